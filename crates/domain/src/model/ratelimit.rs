@@ -1,0 +1,174 @@
+//! Rate-limit classes and the GCRA (generic cell rate algorithm) that both limiter adapters
+//! apply: a bucket of `limit` requests that refills evenly over the window.
+
+use std::fmt;
+
+/// The four classes of SPEC §3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateClass {
+    Read,
+    Write,
+    Cost,
+    Anonymous,
+}
+
+impl RateClass {
+    pub const ALL: [RateClass; 4] = [RateClass::Read, RateClass::Write, RateClass::Cost, RateClass::Anonymous];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RateClass::Read => "read",
+            RateClass::Write => "write",
+            RateClass::Cost => "cost",
+            RateClass::Anonymous => "anonymous",
+        }
+    }
+
+    /// Requests per window when no override applies.
+    pub const fn default_limit(self) -> u32 {
+        match self {
+            RateClass::Read => 60,
+            RateClass::Write => 30,
+            RateClass::Cost => 3,
+            RateClass::Anonymous => 60,
+        }
+    }
+
+    /// When the limiter store is unreachable: `cost` refuses (fail closed), the rest allow.
+    pub const fn fails_open(self) -> bool {
+        !matches!(self, RateClass::Cost)
+    }
+}
+
+impl fmt::Display for RateClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The window every class is expressed over.
+pub const WINDOW_MS: u64 = 60_000;
+
+/// One bucket's policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub window_ms: u64,
+}
+
+impl Quota {
+    pub const fn per_minute(limit: u32) -> Self {
+        Quota { limit, window_ms: WINDOW_MS }
+    }
+
+    /// Milliseconds one request occupies in the bucket.
+    pub fn emission_ms(&self) -> u64 {
+        (self.window_ms / u64::from(self.limit.max(1))).max(1)
+    }
+}
+
+/// The answer for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Milliseconds until the bucket is full again.
+    pub reset_after_ms: u64,
+    /// Milliseconds until a request would be allowed (0 when allowed).
+    pub retry_after_ms: u64,
+}
+
+impl Decision {
+    /// Whole seconds until reset, rounded up.
+    pub fn reset_after_secs(&self) -> u64 {
+        self.reset_after_ms.div_ceil(1000)
+    }
+
+    /// Whole seconds for `Retry-After`, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after_ms.div_ceil(1000).max(1)
+    }
+}
+
+/// GCRA: given the stored theoretical arrival time (`tat_ms`, 0 when none) and now, decides
+/// and returns the new TAT to store (unchanged when denied). The Redis script is this
+/// function transcribed to Lua; the shared contract suite holds both to the same answers.
+pub fn gcra(now_ms: u64, tat_ms: u64, quota: Quota) -> (Decision, u64) {
+    let t = quota.emission_ms();
+    let tat = tat_ms.max(now_ms);
+    let new_tat = tat + t;
+    let allow_at = new_tat.saturating_sub(quota.window_ms);
+    if now_ms < allow_at {
+        let d = Decision {
+            allowed: false,
+            limit: quota.limit,
+            remaining: 0,
+            reset_after_ms: tat - now_ms,
+            retry_after_ms: allow_at - now_ms,
+        };
+        return (d, tat_ms);
+    }
+    let used = new_tat - now_ms;
+    let remaining = (quota.window_ms.saturating_sub(used) / t) as u32;
+    let d = Decision {
+        allowed: true,
+        limit: quota.limit,
+        remaining: remaining.min(quota.limit),
+        reset_after_ms: used,
+        retry_after_ms: 0,
+    };
+    (d, new_tat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_fresh_bucket_allows_exactly_limit_then_denies() {
+        let q = Quota::per_minute(3);
+        let mut tat = 0;
+        let now = 1_000_000;
+        let mut remaining = vec![];
+        for _ in 0..3 {
+            let (d, t) = gcra(now, tat, q);
+            assert!(d.allowed);
+            remaining.push(d.remaining);
+            tat = t;
+        }
+        assert_eq!(remaining, vec![2, 1, 0]);
+        let (d, t) = gcra(now, tat, q);
+        assert!(!d.allowed);
+        assert_eq!(t, tat, "a denial does not consume");
+        assert_eq!(d.retry_after_secs(), 20);
+        assert_eq!(d.reset_after_secs(), 60);
+        // One emission interval later one more request fits.
+        let (d, _) = gcra(now + 20_000, tat, q);
+        assert!(d.allowed);
+    }
+
+    proptest! {
+        /// Over any sequence of arrivals inside one window, no more than `limit` are allowed.
+        #[test]
+        fn never_more_than_limit_per_window(limit in 1u32..100, gaps in proptest::collection::vec(0u64..2_000, 1..300)) {
+            let q = Quota::per_minute(limit);
+            let mut tat = 0;
+            let mut now = 10_000_000u64;
+            let mut allowed_at = vec![];
+            for g in gaps {
+                now += g;
+                let (d, t) = gcra(now, tat, q);
+                if d.allowed { allowed_at.push(now); }
+                tat = t;
+                prop_assert!(d.remaining <= limit);
+            }
+            for (i, &start) in allowed_at.iter().enumerate() {
+                let in_window = allowed_at[i..].iter().take_while(|&&x| x < start + q.window_ms).count();
+                // GCRA allows `limit` at once plus one per emission interval inside a window.
+                prop_assert!(in_window as u64 <= u64::from(limit) + q.window_ms / q.emission_ms());
+            }
+        }
+    }
+}

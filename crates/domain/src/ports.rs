@@ -1,0 +1,221 @@
+//! What the rules need from the world. Adapters implement these; the rules never see SQL,
+//! Redis or HTTP.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use ipnet::IpNet;
+
+use crate::model::account::{Email, User};
+use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
+use crate::model::ids::{TokenId, UserId};
+use crate::model::page::PageRequest;
+use crate::model::profile::{Profile, Settings};
+use crate::model::ratelimit::{Decision, Quota};
+use crate::model::session::SessionRecord;
+use crate::model::token::{TokenHash, TokenPrincipal, TokenRecord};
+
+/// A storage failure the rules cannot do anything about (connection lost, bug, …).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. the email is taken).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The clock. Injected so rules about time are testable.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Repository operations. Inside [`Database::transaction`] they all commit or roll back
+/// together; inside [`Database::read`] each stands alone.
+///
+/// Finders that take a `UserId` only ever return that account's rows, so another account's
+/// resource is indistinguishable from a missing one.
+#[async_trait]
+pub trait Repo: Send {
+    // Accounts.
+    async fn insert_user(&mut self, user: &User, profile: &Profile) -> Result<(), StoreError>;
+    async fn user_by_email(&mut self, email: &Email) -> Result<Option<User>, StoreError>;
+    async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    // Personal access tokens.
+    async fn insert_token(&mut self, token: &TokenRecord, hash: &TokenHash) -> Result<(), StoreError>;
+    /// Newest first, `limit + 1` rows so the caller can tell whether more follow.
+    async fn list_tokens(&mut self, user: UserId, page: PageRequest<TokenId>) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn find_token(&mut self, user: UserId, id: TokenId) -> Result<Option<TokenRecord>, StoreError>;
+    /// Sets `revoked_at` if it is not set yet. Returns the token as it now is.
+    async fn revoke_token(&mut self, user: UserId, id: TokenId, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
+
+    // Browser sessions.
+    async fn insert_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn session_by_hash(&mut self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<(SessionRecord, User)>, StoreError>;
+    async fn delete_session(&mut self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    // Profile and settings.
+    async fn profile(&mut self, user: UserId) -> Result<Profile, StoreError>;
+    async fn save_profile(&mut self, user: UserId, profile: &Profile) -> Result<(), StoreError>;
+    async fn settings(&mut self, user: UserId) -> Result<Settings, StoreError>;
+    async fn save_settings(&mut self, user: UserId, settings: &Settings) -> Result<(), StoreError>;
+    async fn allowlist(&mut self, user: UserId) -> Result<Vec<IpNet>, StoreError>;
+    async fn save_allowlist(&mut self, user: UserId, cidrs: &[IpNet]) -> Result<(), StoreError>;
+
+    /// Saves the response of a claimed idempotency key, completing it. Called inside the
+    /// transaction that applied the effect, so both commit or neither does.
+    async fn complete_idempotency(&mut self, scope: &IdempotencyScope, response: &SavedResponse, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// What a transaction body returns when it gives up: a storage failure, or the caller's own
+/// error (type-erased; [`Db`] restores the type).
+pub enum TxError {
+    Store(StoreError),
+    Abort(Box<dyn Any + Send>),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+pub type TxOutput = Result<Box<dyn Any + Send>, TxError>;
+/// A transaction body: runs against a [`Repo`] that lives as long as the call.
+pub type TxBody = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput> + Send>;
+
+/// The store as a whole.
+#[async_trait]
+pub trait Database: Send + Sync {
+    /// Runs `body` in one transaction: committed when it returns `Ok`, rolled back otherwise.
+    async fn transaction(&self, body: TxBody) -> TxOutput;
+    /// Runs `body` without a transaction (reads).
+    async fn read(&self, body: TxBody) -> TxOutput;
+
+    /// Looks up an active token by hash and records its use, in one round trip.
+    async fn authenticate_token(&self, hash: &TokenHash, now: DateTime<Utc>, ip: &str) -> Result<Option<TokenPrincipal>, StoreError>;
+
+    /// Claims an idempotency key for a request (its own short transaction). An in-progress
+    /// claim older than `stale_before` is taken over.
+    async fn claim_idempotency(&self, scope: &IdempotencyScope, fingerprint: &Fingerprint, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<Claim, StoreError>;
+    /// Frees a claimed key that did not complete (a 5xx), so a retry runs again.
+    async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError>;
+    /// Deletes keys created before `before`. Returns how many.
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes sessions that expired before `before`. Returns how many.
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A handle on the [`Database`] with typed transactions.
+#[derive(Clone)]
+pub struct Db(pub Arc<dyn Database>);
+
+impl Db {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        Db(db)
+    }
+
+    pub fn inner(&self) -> &dyn Database {
+        &*self.0
+    }
+
+    /// Runs `f` in a transaction. `Err(E)` rolls back and is returned as is.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        unerase(self.0.transaction(erase(f)).await)
+    }
+
+    /// Runs `f` outside a transaction.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        unerase(self.0.read(erase(f)).await)
+    }
+}
+
+fn erase<T, E, F>(f: F) -> TxBody
+where
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    Box::new(move |repo: &mut dyn Repo| {
+        let fut = f(repo);
+        Box::pin(async move {
+            match fut.await {
+                Ok(t) => Ok(Box::new(t) as Box<dyn Any + Send>),
+                Err(e) => Err(TxError::Abort(Box::new(e))),
+            }
+        }) as BoxFuture<'_, TxOutput>
+    })
+}
+
+fn unerase<T: 'static, E: From<StoreError> + 'static>(out: TxOutput) -> Result<T, E> {
+    match out {
+        Ok(t) => Ok(*t.downcast::<T>().expect("transaction output has the body's type")),
+        Err(TxError::Store(e)) => Err(E::from(e)),
+        Err(TxError::Abort(e)) => Err(*e.downcast::<E>().expect("transaction error has the body's type")),
+    }
+}
+
+/// Which bucket a request is counted in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BucketKey {
+    /// The class name (`read`, `write`, `cost`, `anonymous`).
+    pub class: &'static str,
+    /// Who: `tok_…` for a token, `ip:…` for anonymous callers.
+    pub subject: String,
+    /// Which route (method and pattern).
+    pub route: String,
+}
+
+impl BucketKey {
+    pub fn to_key_string(&self) -> String {
+        format!("rl:{}:{}:{}", self.class, self.subject, self.route)
+    }
+}
+
+/// Counts requests against quotas. `check` is one atomic check-and-count.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    async fn check(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError>;
+    /// Answers when the limiter's store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unerase_restores_types() {
+        let ok: TxOutput = Ok(Box::new(7u32));
+        assert_eq!(unerase::<u32, crate::error::Error>(ok).unwrap(), 7);
+        let err: TxOutput = Err(TxError::Abort(Box::new(crate::error::Error::NotFound)));
+        assert!(matches!(unerase::<u32, crate::error::Error>(err), Err(crate::error::Error::NotFound)));
+    }
+}

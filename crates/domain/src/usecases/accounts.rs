@@ -1,0 +1,96 @@
+//! Signing up, logging in, browser sessions.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::model::account::{self, AccountType, Email, User, check_new_password};
+use crate::model::fields::{FieldErrors, check_text};
+use crate::model::ids::{SessionId, UserId};
+use crate::model::profile::{NAME_MAX, Profile};
+use crate::model::session::{self, SessionRecord};
+use crate::ports::{Db, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct Signup {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub account_type: String,
+}
+
+/// Validates and creates an account with an empty profile.
+pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, Error> {
+    let mut e = FieldErrors::new();
+    let email = Email::parse(&input.email).map_err(|m| e.add("email", m)).ok();
+    if let Err(m) = check_new_password(&input.password) {
+        e.add("password", m);
+    }
+    check_text(&mut e, "name", &input.name, NAME_MAX);
+    let account_type = input.account_type.parse::<AccountType>().map_err(|()| e.add("account_type", "must be seeker or recruiter")).ok();
+    e.into_result()?;
+    let (Some(email), Some(account_type)) = (email, account_type) else {
+        unreachable!("validated above")
+    };
+    // Hash outside the transaction: argon2 is deliberately slow.
+    let password_hash = account::hash_password(&input.password);
+    let user = User { id: UserId::new(), email, account_type, password_hash, created_at: now };
+    let profile = Profile { name: input.name.trim().to_owned(), ..Default::default() };
+    let created = user.clone();
+    db.transaction(move |repo| {
+        Box::pin(async move {
+            match repo.insert_user(&user, &profile).await {
+                Ok(()) => Ok(()),
+                Err(StoreError::Conflict(_)) => Err(Error::field("email", "is already registered")),
+                Err(other) => Err(other.into()),
+            }
+        })
+    })
+    .await?;
+    Ok(created)
+}
+
+/// Checks email and password. An unknown email costs the same hash verification as a wrong
+/// password and yields the same error, so the two cannot be told apart.
+pub async fn login(db: &Db, email: &str, password: &str) -> Result<User, Error> {
+    let user = match Email::parse(email) {
+        Ok(email) => db.read(move |repo| Box::pin(async move { repo.user_by_email(&email).await.map_err(Error::from) })).await?,
+        Err(_) => None,
+    };
+    let phc = user.as_ref().map_or(account::decoy_hash(), |u| u.password_hash.as_str()).to_owned();
+    let password = password.to_owned();
+    let verified = account::verify_password(&password, &phc);
+    match user {
+        Some(u) if verified => Ok(u),
+        _ => Err(Error::InvalidCredentials),
+    }
+}
+
+/// A new browser session for a user: returns the cookie secret (shown only to the browser).
+pub async fn start_session(db: &Db, user: UserId, now: DateTime<Utc>) -> Result<(String, SessionRecord), Error> {
+    let secret = session::random_secret();
+    let record = SessionRecord {
+        id: SessionId::new(),
+        user_id: user,
+        secret_hash: session::hash_secret(&secret),
+        csrf_token: session::random_secret(),
+        created_at: now,
+        expires_at: now + session::lifetime(),
+    };
+    let stored = record.clone();
+    db.transaction(move |repo| Box::pin(async move { repo.insert_session(&stored).await.map_err(Error::from) })).await?;
+    Ok((secret, record))
+}
+
+/// The session and user behind a cookie secret, if it is live.
+pub async fn resolve_session(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<Option<(SessionRecord, User)>, Error> {
+    if secret.is_empty() || secret.len() > 128 {
+        return Ok(None);
+    }
+    let hash = session::hash_secret(secret);
+    db.read(move |repo| Box::pin(async move { repo.session_by_hash(&hash, now).await.map_err(Error::from) })).await
+}
+
+pub async fn end_session(db: &Db, secret: &str) -> Result<(), Error> {
+    let hash = session::hash_secret(secret);
+    db.transaction(move |repo| Box::pin(async move { repo.delete_session(&hash).await.map_err(Error::from) })).await
+}

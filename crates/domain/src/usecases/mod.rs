@@ -1,0 +1,8 @@
+//! One module per capability: each orchestrates ports, enforces the rules and returns typed
+//! errors. Handlers parse, call one of these, and map the result.
+
+pub mod accounts;
+pub mod auth;
+pub mod idempotency;
+pub mod profile;
+pub mod tokens;
