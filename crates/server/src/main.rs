@@ -1,1 +1,186 @@
-fn main() {}
+//! `jobby`: the composition root. It reads configuration, picks the adapters (Postgres and
+//! Redis when configured, memory otherwise) and runs a subcommand.
+
+mod config;
+mod seed;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use config::{AdminCommand, Cli, Command, ServeArgs, StoreArgs};
+use jobby_domain::model::account::Email;
+use jobby_domain::model::idempotency;
+use jobby_domain::ports::{Clock, Database, Db, RateLimiter, SystemClock};
+use jobby_domain::usecases::{accounts, tokens};
+
+type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = match cli.command {
+        None => runtime.block_on(serve(cli.serve)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        Some(Command::Migrate(store)) => runtime.block_on(migrate(store)),
+        Some(Command::Worker(store)) => runtime.block_on(worker(store)),
+        Some(Command::Admin(cmd)) => runtime.block_on(admin(cmd)),
+        Some(Command::Openapi { check }) => openapi(check),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jobby: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+async fn open_store(store: &StoreArgs) -> Fallible<Arc<dyn Database>> {
+    match &store.database_url {
+        Some(url) => {
+            jobby_postgres::run_migrations(url).await?;
+            Ok(Arc::new(jobby_postgres::connect(url, store.db_pool_size).await?))
+        }
+        None => Ok(Arc::new(jobby_memory::MemoryDatabase::new())),
+    }
+}
+
+async fn open_limiter(store: &StoreArgs) -> Fallible<Arc<dyn RateLimiter>> {
+    match &store.redis_url {
+        Some(url) => Ok(Arc::new(jobby_redis::RedisRateLimiter::connect(url, store.redis_prefix.clone()).await?)),
+        None => Ok(Arc::new(jobby_memory::MemoryRateLimiter::new())),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Fallible<()> {
+    let db = Db::new(open_store(&args.store).await?);
+    let limiter = open_limiter(&args.store).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    let config = jobby_http::HttpConfig { public_url: public_url.clone(), trusted_proxies: args.trusted_proxies.clone() };
+    let state = jobby_http::AppState::new(db.clone(), limiter, clock.clone(), config, Duration::from_millis(args.token_cache_ms));
+
+    let in_memory = args.store.database_url.is_none();
+    if args.seed_demo.unwrap_or(in_memory) {
+        seed::demo(&db, &clock, &public_url).await?;
+    }
+    if !args.no_worker {
+        tokio::spawn(background(db.clone(), clock.clone()));
+    }
+    let mut server = actix_web::HttpServer::new(move || jobby_http::build_app(state.clone())).shutdown_timeout(10);
+    if let Some(n) = args.workers {
+        server = server.workers(n);
+    }
+    let server = server.bind(args.listen)?;
+    let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
+    tracing::info!(listen = %bound.join(","), public_url, store = if in_memory { "memory" } else { "postgres" }, "jobby is serving");
+    println!("jobby listening on http://{}", bound.join(", http://"));
+    server.run().await?;
+    Ok(())
+}
+
+async fn migrate(store: StoreArgs) -> Fallible<()> {
+    let url = store.database_url.ok_or("DATABASE_URL is required for migrate")?;
+    jobby_postgres::run_migrations(&url).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn worker(store: StoreArgs) -> Fallible<()> {
+    let db = Db::new(open_store(&store).await?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    tokio::select! {
+        () = background(db, clock) => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("worker stopping"),
+    }
+    Ok(())
+}
+
+/// Background work: purge idempotency keys past their 24 hours and expired sessions. Safe to
+/// run in several processes at once (each purge is one idempotent DELETE).
+async fn background(db: Db, clock: Arc<dyn Clock>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = clock.now();
+        match db.inner().purge_idempotency(now - idempotency::retention()).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+        match db.inner().purge_sessions(now).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
+        }
+    }
+}
+
+async fn admin(cmd: AdminCommand) -> Fallible<()> {
+    let clock = SystemClock;
+    match cmd {
+        AdminCommand::CreateUser { store, email, password, name, account_type } => {
+            require_database(&store)?;
+            let db = Db::new(open_store(&store).await?);
+            let input = accounts::Signup { email, password, name, account_type };
+            let user = accounts::signup(&db, input, clock.now()).await.map_err(describe)?;
+            println!("{}", user.id);
+            Ok(())
+        }
+        AdminCommand::MintToken { store, email, name, scopes, expires_in_days } => {
+            require_database(&store)?;
+            let db = Db::new(open_store(&store).await?);
+            let email = Email::parse(&email).map_err(|m| format!("email {m}"))?;
+            let user = db
+                .read(move |r| Box::pin(async move { r.user_by_email(&email).await.map_err(jobby_domain::Error::from) }))
+                .await
+                .map_err(describe)?
+                .ok_or("no account with that email")?;
+            let req = tokens::MintRequest { name, scopes, expires_in_days };
+            let now = clock.now();
+            let (plain, _) = db.transaction(move |r| Box::pin(async move { tokens::mint(r, &user, req, now).await })).await.map_err(describe)?;
+            println!("{}", plain.expose());
+            Ok(())
+        }
+    }
+}
+
+fn require_database(store: &StoreArgs) -> Fallible<()> {
+    if store.database_url.is_none() {
+        return Err("DATABASE_URL is required: an in-memory store would forget this at exit".into());
+    }
+    Ok(())
+}
+
+fn describe(e: jobby_domain::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    match e {
+        jobby_domain::Error::Validation(f) => f.0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; ").into(),
+        other => other.to_string().into(),
+    }
+}
+
+fn openapi(check: bool) -> Fallible<()> {
+    let doc = jobby_http::openapi::document();
+    if check {
+        let problems = jobby_http::openapi::check(&doc);
+        if !problems.is_empty() {
+            return Err(format!("the OpenAPI document and the route table disagree:\n  {}", problems.join("\n  ")).into());
+        }
+    }
+    print!("{doc}");
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The tables of `migrations/`, for diesel's query builder. Kept by hand in step with the
+//! migrations (the contract tests run every query against the migrated schema).
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        account_type -> Text,
+        password_hash -> Text,
+        created_at -> Timestamptz,
+        ip_allowlist -> Array<Text>,
+    }
+}
+
+diesel::table! {
+    profiles (user_id) {
+        user_id -> Uuid,
+        name -> Text,
+        headline -> Nullable<Text>,
+        skills -> Array<Text>,
+        location -> Nullable<Text>,
+        links -> Array<Text>,
+        resume_text -> Nullable<Text>,
+        company -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    settings (user_id) {
+        user_id -> Uuid,
+        timezone -> Text,
+        notifications -> Jsonb,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        scopes -> Array<Text>,
+        token_hash -> Bytea,
+        last4 -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        secret_hash -> Bytea,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Uuid,
+        fingerprint -> Bytea,
+        created_at -> Timestamptz,
+        response_status -> Nullable<Int2>,
+        response_content_type -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+    }
+}
+
+diesel::joinable!(profiles -> users (user_id));
+diesel::joinable!(settings -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(idempotency_keys -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, profiles, settings, api_tokens, sessions, idempotency_keys);

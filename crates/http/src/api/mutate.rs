@@ -1,0 +1,99 @@
+//! Every mutating `/api/v1` handler runs its operation through `mutate`: with an
+//! `Idempotency-Key` the response is saved in the same transaction as the effect and replayed
+//! byte for byte; without one the operation simply runs in a transaction.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::BoxFuture;
+use jobby_domain::model::idempotency::{Fingerprint, IdempotencyScope, SavedResponse};
+use jobby_domain::model::token::TokenPrincipal;
+use jobby_domain::ports::Repo;
+use jobby_domain::usecases::idempotency::{self, Outcome};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::mw::IdempotencyKey;
+
+/// A successful answer: status and JSON body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok<T: Serialize>(body: &T) -> Result<Reply, ApiError> {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    pub fn with_status<T: Serialize>(status: StatusCode, body: &T) -> Result<Reply, ApiError> {
+        let body = serde_json::to_vec(body).map_err(|e| {
+            tracing::error!(error = %e, "response serialization failed");
+            ApiError::internal()
+        })?;
+        Ok(Reply { status, body })
+    }
+}
+
+const JSON: &str = "application/json";
+
+fn saved_error(e: &ApiError) -> SavedResponse {
+    SavedResponse { status: e.status.as_u16(), content_type: JSON.into(), body: e.body_bytes() }
+}
+
+fn respond(saved: &SavedResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = HttpResponse::build(status);
+    r.insert_header((header::CONTENT_TYPE, saved.content_type.as_str()));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.insert_header((header::RETRY_AFTER, "1"));
+    }
+    r.body(saved.body.clone())
+}
+
+/// Runs `op` for this request. `body` is the raw request body (part of the fingerprint).
+pub async fn mutate<F>(state: &AppState, req: &HttpRequest, principal: &TokenPrincipal, body: &[u8], op: F) -> HttpResponse
+where
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>> + Send + 'static,
+{
+    let key = req.extensions().get::<IdempotencyKey>().copied().map(|k| {
+        let scope = IdempotencyScope { user_id: principal.user_id, key: k.0 };
+        let fp = Fingerprint::of(req.method().as_str(), req.path(), req.query_string(), body);
+        (scope, fp)
+    });
+    let operation: idempotency::Operation = Box::new(move |repo: &mut dyn Repo| {
+        let fut = op(repo);
+        Box::pin(async move {
+            match fut.await {
+                Ok(reply) => Ok(SavedResponse { status: reply.status.as_u16(), content_type: JSON.into(), body: reply.body }),
+                Err(e) => Err(saved_error(&e)),
+            }
+        }) as BoxFuture<'_, Result<SavedResponse, SavedResponse>>
+    });
+    match idempotency::run(&state.db, key, state.clock.now(), operation).await {
+        Ok(Outcome::Fresh(saved)) => respond(&saved),
+        Ok(Outcome::Replayed(saved)) => {
+            let mut r = respond(&saved);
+            r.headers_mut().insert(header::HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+            r
+        }
+        Ok(Outcome::KeyReused) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was used for a different request; use a new key.",
+        )
+        .error_response(),
+        Ok(Outcome::KeyInUse) => ApiError::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_IN_USE",
+            "A request with this Idempotency-Key is still running; retry shortly.",
+        )
+        .with_header(header::RETRY_AFTER, "1")
+        .error_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "store failure while running a mutation");
+            ApiError::internal().error_response()
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The error envelope `{"error", "code", "details"?}` and the one place where domain errors
+//! become statuses and stable codes.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use jobby_domain::Error as DomainError;
+use jobby_domain::model::fields::FieldErrors;
+use jobby_domain::usecases::auth::AuthError;
+use serde_json::{Value, json};
+
+/// An error as the client sees it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    /// Extra response headers (`Allow`, `Retry-After`, `WWW-Authenticate`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: None, headers: vec![] }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: impl AsRef<str>) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+
+    pub fn validation(fields: FieldErrors) -> Self {
+        let n = fields.0.len();
+        let names: Vec<&str> = fields.0.keys().map(String::as_str).collect();
+        let message = if n == 1 {
+            format!("The field `{}` is invalid: {}.", names[0], fields.0.values().next().map_or("", String::as_str))
+        } else {
+            format!("{n} fields are invalid: {}.", names.join(", "))
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", message).with_details(json!({ "fields": fields }))
+    }
+
+    pub fn field(field: &str, message: &str) -> Self {
+        Self::validation(FieldErrors::single(field, message))
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such resource.")
+    }
+
+    pub fn unauthenticated(message: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"jobby\"")
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "Something went wrong on our side.")
+    }
+
+    pub fn unavailable(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DEPENDENCY_UNAVAILABLE",
+            format!("{what} is unavailable right now; it is safe to retry."),
+        )
+        .with_header(header::RETRY_AFTER, "1")
+    }
+
+    /// The envelope body, exactly as sent (and as saved for idempotent replays).
+    pub fn body_bytes(&self) -> Vec<u8> {
+        let mut v = json!({ "error": self.message, "code": self.code });
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        serde_json::to_vec(&v).expect("envelope serializes")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        resp.content_type("application/json");
+        for (k, v) in &self.headers {
+            resp.insert_header((k.clone(), v.clone()));
+        }
+        resp.body(self.body_bytes())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Validation(fields) => ApiError::validation(fields),
+            DomainError::NotFound => ApiError::not_found(),
+            DomainError::WrongAccountType { required } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "WRONG_ACCOUNT_TYPE",
+                format!("This route is for {required} accounts."),
+            )
+            .with_details(json!({ "required_account_type": required })),
+            DomainError::InsufficientScope { required } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "INSUFFICIENT_SCOPE",
+                format!("This token lacks the `{required}` scope."),
+            ),
+            DomainError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            DomainError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "The email or password is wrong.")
+            }
+            DomainError::Store(err) => {
+                tracing::error!(error = %err, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Malformed => ApiError::unauthenticated("The bearer token is malformed."),
+            AuthError::Invalid => ApiError::unauthenticated("The bearer token is unknown, expired or revoked."),
+            AuthError::Store(err) => {
+                tracing::error!(error = %err, "store failure during authentication");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<jobby_domain::ports::StoreError> for ApiError {
+    fn from(e: jobby_domain::ports::StoreError) -> Self {
+        DomainError::Store(e).into()
+    }
+}

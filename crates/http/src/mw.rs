@@ -1,0 +1,392 @@
+//! The shared request pipeline.
+//!
+//! `observe` (outermost): request id, panic → 500, the error envelope for whatever a lower
+//! layer answered without one, metrics and the access log.
+//!
+//! `api_gate` (for `/api/v1`): the route table lookup, then authentication, the rate limit,
+//! the IP allowlist, the scope and the account type, the `Idempotency-Key` format; it adds
+//! rate-limit and deprecation headers to every response that reached it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::FutureExt;
+use jobby_domain::model::idempotency;
+use jobby_domain::model::network::{allowed, client_ip};
+use jobby_domain::model::ratelimit::{Decision, Quota, RateClass};
+use jobby_domain::model::token::TokenPrincipal;
+use jobby_domain::ports::BucketKey;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::routes::{self, Access, RouteSpec};
+use crate::{AppState, MAX_BODY_BYTES};
+
+/// The request id, in request extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// The caller's address after the trusted-proxy rule, in request extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+/// The parsed `Idempotency-Key`, in request extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct IdempotencyKey(pub Uuid);
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn sane_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then(|| s.to_owned())
+}
+
+fn state_of(req: &HttpRequest) -> web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone()
+}
+
+/// The client address of a request, honouring trusted proxies.
+pub fn resolve_client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
+    let peer = req.peer_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    client_ip(peer, xff, &state.config.trusted_proxies)
+}
+
+pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req.headers().get(X_REQUEST_ID).and_then(sane_request_id).unwrap_or_else(|| format!("req_{}", Uuid::now_v7().simple()));
+    let state = state_of(req.request());
+    let ip = resolve_client_ip(req.request(), &state);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    req.extensions_mut().insert(ClientIp(ip));
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+
+    let result = AssertUnwindSafe(next.call(req)).catch_unwind().await;
+    let mut res = match result {
+        Ok(Ok(res)) => res.map_into_boxed_body(),
+        Ok(Err(err)) => ServiceResponse::new(detached_request(), err.error_response()),
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+            tracing::error!(request_id, panic = what.as_deref().unwrap_or("non-string panic"), "handler panicked");
+            ServiceResponse::new(detached_request(), ApiError::internal().error_response())
+        }
+    };
+    res = envelope_unless_enveloped(res, &request_id, &path).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    tracing::info!(request_id, %method, path, route, status, ip = %ip, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    Ok(res)
+}
+
+/// A request to pair with a response built after the real request was consumed by a failed
+/// or panicked inner service. The request must not be cloned before routing (actix needs
+/// it unshared to record path parameters), and nothing downstream of `observe` reads it.
+fn detached_request() -> HttpRequest {
+    actix_web::test::TestRequest::default().to_http_request()
+}
+
+/// Gives every error answer the envelope: framework errors (404, 405, 413, 415, bad query)
+/// arrive as plain text; 500s are replaced whatever they said, so nothing internal leaks and
+/// the request id is included. HTML account pages keep their own error pages.
+async fn envelope_unless_enveloped(res: ServiceResponse<BoxBody>, request_id: &str, path: &str) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_html_page = path.starts_with("/account/") && res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let err = ApiError::internal().with_details(json!({ "request_id": request_id }));
+        return rebuild(res, err);
+    }
+    if is_json || is_html_page {
+        return res;
+    }
+    let err = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found(),
+        StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => unsupported_media_type(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "METHOD_NOT_ALLOWED", "This method is not allowed here."),
+        s if s == StatusCode::BAD_REQUEST => {
+            let (req, resp) = res.into_parts();
+            let detail = to_bytes_limited(resp.into_body(), 4096).await.ok().and_then(Result::ok).map(|b| String::from_utf8_lossy(&b).into_owned());
+            let err = ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", detail.filter(|d| !d.is_empty()).unwrap_or_else(|| "The request is malformed.".into()));
+            return ServiceResponse::new(req, err.error_response());
+        }
+        s if s.is_server_error() => ApiError::unavailable("A dependency"),
+        s => ApiError::new(s, "VALIDATION", s.canonical_reason().unwrap_or("The request was refused.").to_owned()),
+    };
+    rebuild(res, err)
+}
+
+fn rebuild(res: ServiceResponse<BoxBody>, err: ApiError) -> ServiceResponse<BoxBody> {
+    let (req, old) = res.into_parts();
+    let mut new = err.error_response();
+    // Keep the headers set on the way out (rate limits, Allow, Retry-After, deprecation).
+    for (k, v) in old.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            new.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    ServiceResponse::new(req, new)
+}
+
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("The request body is larger than {} KiB.", MAX_BODY_BYTES / 1024))
+}
+
+pub fn unsupported_media_type() -> ApiError {
+    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json.")
+}
+
+/// The default service: 405 with `Allow` when the path exists under another method, else 404.
+pub async fn unmatched(req: HttpRequest) -> HttpResponse {
+    let methods = routes::methods_for_path(req.path());
+    if methods.is_empty() {
+        return ApiError::not_found().error_response();
+    }
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", format!("{} is not allowed here; use {}.", req.method(), methods.join(", ")))
+        .with_header(header::ALLOW, methods.join(", "))
+        .error_response()
+}
+
+/// What the gate found for a request it let through.
+struct Passed {
+    principal: Option<TokenPrincipal>,
+    decision: Option<(RateClass, Decision)>,
+}
+
+/// A refusal, with the bucket it was counted in (for the rate-limit headers).
+struct Refused {
+    error: ApiError,
+    decision: Option<(RateClass, Decision)>,
+}
+
+pub async fn api_gate(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.path().starts_with("/api/") {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    }
+    let pattern = req.match_pattern();
+    let Some(spec) = pattern.as_deref().and_then(|p| routes::find(req.method(), p)) else {
+        if let Some(p) = &pattern {
+            if !routes::ROUTES.iter().any(|r| r.path == p) {
+                // A handler is registered for a path the route table does not know: it
+                // would run without authentication or limits. Refuse loudly.
+                tracing::error!(pattern = %p, "route served without a route-table entry");
+                return Ok(req.into_response(ApiError::internal().error_response()));
+            }
+        }
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let state = state_of(req.request());
+    let ip = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0);
+
+    let mut res = match gate(&state, spec, &req, ip).await {
+        Err(refused) => {
+            let mut res = req.into_response(refused.error.error_response());
+            add_limit_headers(res.headers_mut(), refused.decision);
+            res
+        }
+        Ok(passed) => {
+            if let Some(p) = passed.principal {
+                req.extensions_mut().insert(p);
+            }
+            let mut res = match next.call(req).await {
+                Ok(r) => r.map_into_boxed_body(),
+                Err(e) => ServiceResponse::new(detached_request(), e.error_response()),
+            };
+            add_limit_headers(res.headers_mut(), passed.decision);
+            res
+        }
+    };
+    if let Some(dep) = spec.deprecation {
+        let h = res.headers_mut();
+        insert(h, "deprecation", &format!("@{}", dep.since));
+        insert(h, "sunset", dep.sunset);
+        insert(h, "link", &format!("<{}{}>; rel=\"deprecation\"", state.config.public_url.trim_end_matches('/'), dep.link));
+    }
+    Ok(res)
+}
+
+fn insert(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+fn add_limit_headers(h: &mut HeaderMap, decision: Option<(RateClass, Decision)>) {
+    let Some((class, d)) = decision else { return };
+    let now = chrono::Utc::now().timestamp() as u64;
+    insert(h, "x-ratelimit-limit", &d.limit.to_string());
+    insert(h, "x-ratelimit-remaining", &d.remaining.to_string());
+    insert(h, "x-ratelimit-reset", &(now + d.reset_after_secs()).to_string());
+    insert(h, "ratelimit-policy", &format!("\"{class}\";q={};w=60", d.limit));
+    insert(h, "ratelimit", &format!("\"{class}\";r={};t={}", d.remaining, d.reset_after_secs()));
+    if !d.allowed {
+        insert(h, "retry-after", &d.retry_after_secs().to_string());
+    }
+}
+
+/// The bucket failed authentications are counted in, per client address, across routes.
+const FAILED_AUTH_ROUTE: &str = "failed-authentication";
+
+async fn gate(state: &AppState, spec: &'static RouteSpec, req: &ServiceRequest, ip: IpAddr) -> Result<Passed, Refused> {
+    // Cheap refusals first: they need no store.
+    if let Some(err) = body_refusal(spec, req.headers()) {
+        return Err(Refused { error: err, decision: None });
+    }
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    let principal = match authorization {
+        None if spec.access == Access::Public => None,
+        None => {
+            let err = ApiError::unauthenticated("This route needs a bearer token: `Authorization: Bearer jbb_…`.");
+            return Err(count_failed_auth(state, ip, err).await);
+        }
+        Some(value) => {
+            let raw = value.to_str().ok().and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            });
+            let Some(raw) = raw else {
+                let err = ApiError::unauthenticated("The Authorization header must be `Bearer <token>`.");
+                return Err(count_failed_auth(state, ip, err).await);
+            };
+            match state.auth.authenticate(raw, ip).await {
+                Ok(p) => Some(p),
+                Err(jobby_domain::usecases::auth::AuthError::Store(e)) => {
+                    tracing::error!(error = %e, "token lookup failed");
+                    return Err(Refused { error: ApiError::internal(), decision: None });
+                }
+                Err(e) => return Err(count_failed_auth(state, ip, e.into()).await),
+            }
+        }
+    };
+
+    let (class, subject) = match &principal {
+        Some(p) => (spec.class, p.token_id.to_string()),
+        None => (RateClass::Anonymous, format!("ip:{ip}")),
+    };
+    let key = BucketKey { class: class.as_str(), subject, route: spec.bucket_route() };
+    let decision = match limit(state, &key, class).await {
+        Ok(d) => d,
+        Err(error) => return Err(Refused { error, decision: None }),
+    };
+    if let Some(d) = decision {
+        if !d.allowed {
+            state.metrics.rate_limited(class.as_str());
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("Rate limit of {} requests per minute for this route exceeded; retry in {} s.", d.limit, d.retry_after_secs()),
+            )
+            .with_details(json!({ "class": class.as_str(), "limit": d.limit, "retry_after_seconds": d.retry_after_secs() }));
+            return Err(Refused { error: err, decision: Some((class, d)) });
+        }
+    }
+    let decision = decision.map(|d| (class, d));
+    let refuse = |error: ApiError| Refused { error, decision };
+
+    if let Some(p) = &principal {
+        if !allowed(&p.allowlist, ip) {
+            return Err(refuse(ApiError::new(StatusCode::FORBIDDEN, "IP_NOT_ALLOWED", format!("Your IP allowlist does not include {ip}."))));
+        }
+        if let Access::Token(scope) = spec.access {
+            if !p.scopes.contains(&scope) {
+                let granted: Vec<&str> = p.scopes.iter().map(|s| s.as_str()).collect();
+                let err = ApiError::new(StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE", format!("This token lacks the `{scope}` scope."))
+                    .with_details(json!({ "required_scope": scope.as_str(), "granted_scopes": granted }));
+                return Err(refuse(err));
+            }
+        }
+        if let Some(required) = spec.account {
+            if p.account_type != required {
+                return Err(refuse(jobby_domain::Error::WrongAccountType { required }.into()));
+            }
+        }
+    }
+    if spec.is_mutating() {
+        if let Some(v) = req.headers().get("idempotency-key") {
+            let key = v.to_str().ok().and_then(idempotency::parse_key);
+            let Some(key) = key else {
+                return Err(refuse(ApiError::field("Idempotency-Key", "must be a UUID v4, bare or as a quoted string")));
+            };
+            if principal.is_none() {
+                return Err(refuse(ApiError::field("Idempotency-Key", "needs an authenticated request")));
+            }
+            req.extensions_mut().insert(IdempotencyKey(key));
+        }
+    }
+    Ok(Passed { principal, decision })
+}
+
+/// 413 and 415 from the headers alone, before anything is read or counted.
+fn body_refusal(spec: &RouteSpec, headers: &HeaderMap) -> Option<ApiError> {
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Some(payload_too_large());
+    }
+    let has_body = length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    if has_body && spec.is_mutating() {
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Some(unsupported_media_type());
+        }
+    }
+    None
+}
+
+async fn count_failed_auth(state: &AppState, ip: IpAddr, error: ApiError) -> Refused {
+    let key = BucketKey { class: RateClass::Anonymous.as_str(), subject: format!("ip:{ip}"), route: FAILED_AUTH_ROUTE.into() };
+    match limit(state, &key, RateClass::Anonymous).await {
+        Ok(Some(d)) if !d.allowed => {
+            state.metrics.rate_limited(RateClass::Anonymous.as_str());
+            let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("Too many failed authentications; retry in {} s.", d.retry_after_secs()));
+            Refused { error: err, decision: Some((RateClass::Anonymous, d)) }
+        }
+        Ok(d) => Refused { error, decision: d.map(|d| (RateClass::Anonymous, d)) },
+        Err(e) => Refused { error: e, decision: None },
+    }
+}
+
+/// Checks the bucket. If the limiter's store is unreachable, `read`/`write`/`anonymous` fail
+/// open (logged and counted; no decision, so no rate-limit headers) and `cost` fails closed.
+async fn limit(state: &AppState, key: &BucketKey, class: RateClass) -> Result<Option<Decision>, ApiError> {
+    match state.limiter.check(key, Quota::per_minute(class.default_limit())).await {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if class.fails_open() => {
+            state.metrics.limiter_fail_open.inc();
+            tracing::warn!(error = %e, class = class.as_str(), "rate limiter unreachable; failing open");
+            Ok(None)
+        }
+        Err(e) => {
+            state.metrics.limiter_fail_closed.inc();
+            tracing::error!(error = %e, class = class.as_str(), "rate limiter unreachable; failing closed");
+            Err(ApiError::unavailable("The rate limiter"))
+        }
+    }
+}
+
+/// For tests and handlers: the principal the gate stored.
+pub fn principal_of(req: &HttpRequest) -> Option<TokenPrincipal> {
+    req.extensions().get::<TokenPrincipal>().cloned()
+}
+
+pub fn is_get(m: &Method) -> bool {
+    m == Method::GET
+}

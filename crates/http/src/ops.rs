@@ -1,0 +1,33 @@
+//! Operations endpoints: liveness, readiness and metrics. Not part of the v1 API.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz)).route("/metrics", web::get().to(metrics));
+}
+
+/// The process is up.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The process can serve: its store and its rate limiter answer.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let db = state.db.inner().ping().await;
+    let limiter = state.limiter.ping().await;
+    let word = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unreachable" };
+    let checks = json!({ "database": word(&db), "rate_limiter": word(&limiter) });
+    if db.is_ok() && limiter.is_ok() {
+        return HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }));
+    }
+    use actix_web::ResponseError;
+    ApiError::unavailable("A backing service").with_details(json!({ "checks": checks })).error_response()
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}

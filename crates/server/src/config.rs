@@ -1,0 +1,116 @@
+//! Configuration: environment variables, each also a flag (SPEC §10).
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+#[derive(Parser, Debug)]
+#[command(name = "jobby", version, about = "Jobby: the on-demand job fair server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the API and the account pages (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Run background work only (purges of expired idempotency keys and sessions).
+    Worker(StoreArgs),
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Print the OpenAPI document; with --check, also verify it against the route table.
+    Openapi {
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Postgres; unset = in-memory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis; unset = in-process rate limiting.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this server writes.
+    #[arg(long, env = "JOBBY_REDIS_PREFIX", default_value = "jobby:")]
+    pub redis_prefix: String,
+    /// Postgres pool size per process.
+    #[arg(long, env = "JOBBY_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to serve on.
+    #[arg(long, env = "JOBBY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Base of every URL the server hands out; cookies are Secure when it is https.
+    /// Defaults to http://<listen>.
+    #[arg(long, env = "JOBBY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Create demo accounts and print their tokens (default: on when in-memory).
+    #[arg(long, env = "JOBBY_SEED_DEMO")]
+    pub seed_demo: Option<bool>,
+    /// CIDRs whose X-Forwarded-For is believed, comma-separated.
+    #[arg(long, env = "JOBBY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "JOBBY_WORKERS")]
+    pub workers: Option<usize>,
+    /// How long a looked-up token is trusted without asking the database (milliseconds).
+    /// Bounds how long a revocation takes to reach other processes.
+    #[arg(long, env = "JOBBY_TOKEN_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=2000))]
+    pub token_cache_ms: u64,
+    /// Do not run background work in this process (run `jobby worker` elsewhere).
+    #[arg(long, env = "JOBBY_NO_WORKER")]
+    pub no_worker: bool,
+}
+
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    jobby_domain::model::network::parse_cidr(s).ok_or_else(|| format!("`{s}` is not a CIDR block or IP address"))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an account.
+    CreateUser {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        email: String,
+        /// The password (at least 10 characters). Prefer JOBBY_ADMIN_PASSWORD to keep it out of shell history.
+        #[arg(long, env = "JOBBY_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        name: String,
+        /// seeker or recruiter.
+        #[arg(long)]
+        account_type: String,
+    },
+    /// Mint a personal access token for an account and print it.
+    MintToken {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Scopes, comma-separated (e.g. profile:read,queue:write).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Days until it expires; omit for never.
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+}
