@@ -1,1 +1,187 @@
+//! The end-to-end harness: the real `jobby` binary on a random port against real Postgres
+//! (a fresh database per test, cloned from a migrated template) and Redis (a key prefix per
+//! test). With `JOBBY_REQUIRE_SERVICES=1` a missing service fails the test; otherwise the
+//! test is skipped with a loud `SKIPPED:` line.
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub use jobby_postgres::testing::services_required;
+
+/// The services one test runs against.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub database_url: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+}
+
+fn redis_url() -> String {
+    std::env::var("JOBBY_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
+}
+
+async fn redis_answers(url: &str) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| "timed out".to_owned())?
+    .map_err(|e| e.to_string())?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Fresh services for one test, or `None` (after a loud skip line) when they are missing and
+/// not required.
+pub async fn services() -> Option<Services> {
+    let database_url = jobby_postgres::testing::fresh_database_url_or_skip().await?;
+    let redis_url = redis_url();
+    if let Err(e) = redis_answers(&redis_url).await {
+        assert!(
+            !services_required(),
+            "redis unreachable at {redis_url} and JOBBY_REQUIRE_SERVICES=1: {e}"
+        );
+        eprintln!("SKIPPED: redis unreachable at {redis_url}: {e}");
+        return None;
+    }
+    let redis_prefix = format!("jobby-e2e:{}:", uuid::Uuid::new_v4().simple());
+    Some(Services {
+        database_url,
+        redis_url,
+        redis_prefix,
+    })
+}
+
+/// The `jobby` binary built alongside this test.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("jobby{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not built: run the tests through `cargo xtask test` or build the workspace first",
+        bin.display()
+    );
+    bin
+}
+
+/// A running server process, killed on drop.
+pub struct Server {
+    pub base: String,
+    child: Child,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the process at once (no graceful shutdown), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base_command(s: &Services) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &s.database_url)
+        .env("REDIS_URL", &s.redis_url)
+        .env("JOBBY_REDIS_PREFIX", &s.redis_prefix)
+        .env(
+            "RUST_LOG",
+            std::env::var("JOBBY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+    cmd
+}
+
+/// Starts `jobby serve` on a random port with extra environment, and waits until it serves.
+pub fn spawn(s: &Services, extra: &[(&str, &str)]) -> Server {
+    let mut cmd = base_command(s);
+    cmd.env("JOBBY_LISTEN", "127.0.0.1:0")
+        .env("JOBBY_WORKERS", "2")
+        .envs(extra.iter().copied());
+    cmd.arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("spawn jobby");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("jobby listening on ") {
+                let _ = tx.send(addr.split(',').next().unwrap_or(addr).trim().to_owned());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("jobby did not start listening within 30 s");
+        });
+    Server { base, child }
+}
+
+/// Runs `jobby admin …` (or any subcommand) against the services; returns stdout.
+pub fn jobby(s: &Services, args: &[&str]) -> String {
+    let out = base_command(s).args(args).output().expect("run jobby");
+    assert!(
+        out.status.success(),
+        "jobby {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// Creates an account through the operator CLI and mints a token with these scopes.
+pub fn account_with_token(s: &Services, email: &str, kind: &str, scopes: &str) -> String {
+    jobby(
+        s,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            email,
+            "--password",
+            "a long password",
+            "--name",
+            "E2E",
+            "--account-type",
+            kind,
+        ],
+    );
+    jobby(
+        s,
+        &["admin", "mint-token", "--email", email, "--scopes", scopes],
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client")
+}

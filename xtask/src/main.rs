@@ -1,1 +1,250 @@
-fn main() {}
+//! Project automation. `cargo xtask test` is the one command that says "green".
+//!
+//! - `test` / `ci`: fmt check, clippy `-D warnings`, the layer check, the OpenAPI drift
+//!   check, and every test (nextest).
+//! - `layers`: fails when a crate depends on a layer it must not (from `cargo metadata`).
+//! - `openapi`: writes `openapi.json` from the code.
+//! - `check-openapi-drift`: fails when `openapi.json` differs from the code's document, or
+//!   when the route table and the document disagree.
+//! - `bench`: release build, server on Postgres + Redis, load with `oha`; see `bench.rs`.
+
+mod bench;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test" | "ci") => test(&args[1..]),
+        Some("layers") => layers(),
+        Some("openapi") => write_openapi(),
+        Some("check-openapi-drift") => check_openapi_drift(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <test|ci|layers|openapi|check-openapi-drift|bench>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+pub fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+pub fn run(cmd: &mut Command, what: &str) -> Result {
+    eprintln!("==> {what}");
+    let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn test(extra: &[String]) -> Result {
+    run(
+        cargo().args(["fmt", "--all", "--", "--check"]),
+        "cargo fmt --check",
+    )?;
+    run(
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        "cargo clippy -D warnings",
+    )?;
+    layers()?;
+    check_openapi_drift()?;
+    // The end-to-end tests run the `jobby` binary itself; cargo builds a package's binaries
+    // only for that package's own integration tests, so build them explicitly.
+    run(
+        cargo().args(["build", "--workspace", "--bins", "--locked"]),
+        "cargo build --bins",
+    )?;
+    let mut nextest = cargo();
+    nextest
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--no-fail-fast",
+        ])
+        .args(extra);
+    run(&mut nextest, "cargo nextest run")
+}
+
+/// The arrows of DESIGN.md: domain depends on nothing of ours; adapters and http on domain
+/// only; the server and the test and tooling crates may use everything.
+fn layers() -> Result {
+    eprintln!("==> layer check");
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let packages = meta["packages"]
+        .as_array()
+        .ok_or("no packages in metadata")?;
+    let ours: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    let mut problems = vec![];
+    for p in packages {
+        let name = p["name"].as_str().unwrap_or("");
+        let mut deps: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            let kind = d["kind"].as_str().unwrap_or("normal");
+            deps.insert((d["name"].as_str().unwrap_or(""), kind), ());
+        }
+        for (dep, kind) in deps.keys() {
+            if let Some(why) = forbidden(name, dep, kind, &ours) {
+                problems.push(format!("{name} -> {dep} ({kind}): {why}"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("layering broken:\n  {}", problems.join("\n  ")))
+    }
+}
+
+/// Why `pkg` may not depend on `dep`, if it may not.
+fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static str> {
+    const ADAPTERS: &[&str] = &["jobby-postgres", "jobby-redis", "jobby-memory"];
+    const IO_CRATES: &[&str] = &[
+        "actix-web",
+        "actix-http",
+        "diesel",
+        "diesel-async",
+        "redis",
+        "reqwest",
+        "tokio",
+        "utoipa",
+        "tokio-postgres",
+    ];
+    let is_ours = ours.contains(&dep);
+    match pkg {
+        "jobby-domain" if is_ours && dep != "jobby-domain" => {
+            Some("the domain depends on nothing of ours")
+        }
+        "jobby-domain" if kind == "normal" && IO_CRATES.contains(&dep) => {
+            Some("the domain does no I/O")
+        }
+        p if ADAPTERS.contains(&p) && is_ours && dep != "jobby-domain" && dep != p => {
+            Some("an adapter depends on the domain only")
+        }
+        "jobby-http"
+            if is_ours && dep != "jobby-domain" && !(kind == "dev" && dep == "jobby-memory") =>
+        {
+            Some("http depends on the domain only (its tests may use the memory adapters)")
+        }
+        _ => None,
+    }
+}
+
+fn generated_openapi() -> Result<String> {
+    let out = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "--package",
+            "jobby",
+            "--",
+            "openapi",
+            "--check",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "generating the OpenAPI document failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| e.to_string())
+}
+
+fn write_openapi() -> Result {
+    let doc = generated_openapi()?;
+    std::fs::write(root().join("openapi.json"), doc).map_err(|e| e.to_string())?;
+    eprintln!("wrote openapi.json");
+    Ok(())
+}
+
+fn check_openapi_drift() -> Result {
+    eprintln!("==> OpenAPI drift check");
+    // `jobby openapi --check` already fails when a served /api/v1 route has no paths entry.
+    let doc = generated_openapi()?;
+    let committed = std::fs::read_to_string(root().join("openapi.json"))
+        .map_err(|e| format!("openapi.json: {e}"))?;
+    if committed != doc {
+        let line = committed
+            .lines()
+            .zip(doc.lines())
+            .position(|(a, b)| a != b)
+            .map_or(committed.lines().count().min(doc.lines().count()), |i| i);
+        return Err(format!(
+            "openapi.json differs from the code's document from line {}; run `cargo xtask openapi` and commit it",
+            line + 1
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forbidden;
+
+    #[test]
+    fn the_layer_rule() {
+        let ours = [
+            "jobby-domain",
+            "jobby-postgres",
+            "jobby-memory",
+            "jobby-http",
+            "jobby",
+        ];
+        assert!(forbidden("jobby-domain", "jobby-postgres", "normal", &ours).is_some());
+        assert!(forbidden("jobby-domain", "tokio", "normal", &ours).is_some());
+        assert!(forbidden("jobby-domain", "tokio", "dev", &ours).is_none());
+        assert!(forbidden("jobby-postgres", "jobby-domain", "normal", &ours).is_none());
+        assert!(forbidden("jobby-postgres", "jobby-memory", "dev", &ours).is_some());
+        assert!(forbidden("jobby-http", "jobby-postgres", "normal", &ours).is_some());
+        assert!(forbidden("jobby-http", "jobby-memory", "normal", &ours).is_some());
+        assert!(forbidden("jobby-http", "jobby-memory", "dev", &ours).is_none());
+        assert!(forbidden("jobby", "jobby-postgres", "normal", &ours).is_none());
+    }
+}

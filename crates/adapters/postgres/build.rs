@@ -20,7 +20,9 @@ fn main() {
         }
     };
     for file in &files {
-        let rel = file.strip_prefix(&dir).expect("under the migrations directory");
+        let rel = file
+            .strip_prefix(&dir)
+            .expect("under the migrations directory");
         let content = fs::read(file).expect("readable migration file");
         feed(rel.to_string_lossy().as_bytes());
         feed(&(content.len() as u64).to_le_bytes());
@@ -30,7 +32,9 @@ fn main() {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

@@ -14,7 +14,7 @@ use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedRespo
 use crate::model::ids::{TokenId, UserId};
 use crate::model::page::PageRequest;
 use crate::model::profile::{Profile, Settings};
-use crate::model::ratelimit::{Decision, Quota};
+use crate::model::ratelimit::{Decision, Quota, RateClass};
 use crate::model::session::SessionRecord;
 use crate::model::token::{TokenHash, TokenPrincipal, TokenRecord};
 
@@ -38,8 +38,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Now, in whole microseconds: what Postgres stores, so every store agrees on a time.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let now = Utc::now();
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 }
 
@@ -56,16 +58,37 @@ pub trait Repo: Send {
     async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
 
     // Personal access tokens.
-    async fn insert_token(&mut self, token: &TokenRecord, hash: &TokenHash) -> Result<(), StoreError>;
+    async fn insert_token(
+        &mut self,
+        token: &TokenRecord,
+        hash: &TokenHash,
+    ) -> Result<(), StoreError>;
     /// Newest first, `limit + 1` rows so the caller can tell whether more follow.
-    async fn list_tokens(&mut self, user: UserId, page: PageRequest<TokenId>) -> Result<Vec<TokenRecord>, StoreError>;
-    async fn find_token(&mut self, user: UserId, id: TokenId) -> Result<Option<TokenRecord>, StoreError>;
+    async fn list_tokens(
+        &mut self,
+        user: UserId,
+        page: PageRequest<TokenId>,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
+    async fn find_token(
+        &mut self,
+        user: UserId,
+        id: TokenId,
+    ) -> Result<Option<TokenRecord>, StoreError>;
     /// Sets `revoked_at` if it is not set yet. Returns the token as it now is.
-    async fn revoke_token(&mut self, user: UserId, id: TokenId, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError>;
+    async fn revoke_token(
+        &mut self,
+        user: UserId,
+        id: TokenId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, StoreError>;
 
     // Browser sessions.
     async fn insert_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
-    async fn session_by_hash(&mut self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<(SessionRecord, User)>, StoreError>;
+    async fn session_by_hash(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError>;
     async fn delete_session(&mut self, hash: &TokenHash) -> Result<(), StoreError>;
 
     // Profile and settings.
@@ -76,9 +99,22 @@ pub trait Repo: Send {
     async fn allowlist(&mut self, user: UserId) -> Result<Vec<IpNet>, StoreError>;
     async fn save_allowlist(&mut self, user: UserId, cidrs: &[IpNet]) -> Result<(), StoreError>;
 
+    /// Sets (or with `None` clears) an account's own limit for a rate-limit class.
+    async fn set_rate_limit(
+        &mut self,
+        user: UserId,
+        class: RateClass,
+        per_minute: Option<u32>,
+    ) -> Result<(), StoreError>;
+
     /// Saves the response of a claimed idempotency key, completing it. Called inside the
     /// transaction that applied the effect, so both commit or neither does.
-    async fn complete_idempotency(&mut self, scope: &IdempotencyScope, response: &SavedResponse, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn complete_idempotency(
+        &mut self,
+        scope: &IdempotencyScope,
+        response: &SavedResponse,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// What a transaction body returns when it gives up: a storage failure, or the caller's own
@@ -107,11 +143,22 @@ pub trait Database: Send + Sync {
     async fn read(&self, body: TxBody) -> TxOutput;
 
     /// Looks up an active token by hash and records its use, in one round trip.
-    async fn authenticate_token(&self, hash: &TokenHash, now: DateTime<Utc>, ip: &str) -> Result<Option<TokenPrincipal>, StoreError>;
+    async fn authenticate_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        ip: &str,
+    ) -> Result<Option<TokenPrincipal>, StoreError>;
 
     /// Claims an idempotency key for a request (its own short transaction). An in-progress
     /// claim older than `stale_before` is taken over.
-    async fn claim_idempotency(&self, scope: &IdempotencyScope, fingerprint: &Fingerprint, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<Claim, StoreError>;
+    async fn claim_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError>;
     /// Frees a claimed key that did not complete (a 5xx), so a retry runs again.
     async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError>;
     /// Deletes keys created before `before`. Returns how many.
@@ -176,9 +223,13 @@ where
 
 fn unerase<T: 'static, E: From<StoreError> + 'static>(out: TxOutput) -> Result<T, E> {
     match out {
-        Ok(t) => Ok(*t.downcast::<T>().expect("transaction output has the body's type")),
+        Ok(t) => Ok(*t
+            .downcast::<T>()
+            .expect("transaction output has the body's type")),
         Err(TxError::Store(e)) => Err(E::from(e)),
-        Err(TxError::Abort(e)) => Err(*e.downcast::<E>().expect("transaction error has the body's type")),
+        Err(TxError::Abort(e)) => Err(*e
+            .downcast::<E>()
+            .expect("transaction error has the body's type")),
     }
 }
 
@@ -216,6 +267,9 @@ mod tests {
         let ok: TxOutput = Ok(Box::new(7u32));
         assert_eq!(unerase::<u32, crate::error::Error>(ok).unwrap(), 7);
         let err: TxOutput = Err(TxError::Abort(Box::new(crate::error::Error::NotFound)));
-        assert!(matches!(unerase::<u32, crate::error::Error>(err), Err(crate::error::Error::NotFound)));
+        assert!(matches!(
+            unerase::<u32, crate::error::Error>(err),
+            Err(crate::error::Error::NotFound)
+        ));
     }
 }

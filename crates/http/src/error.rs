@@ -22,7 +22,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None, headers: vec![] }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            headers: vec![],
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -41,11 +47,16 @@ impl ApiError {
         let n = fields.0.len();
         let names: Vec<&str> = fields.0.keys().map(String::as_str).collect();
         let message = if n == 1 {
-            format!("The field `{}` is invalid: {}.", names[0], fields.0.values().next().map_or("", String::as_str))
+            format!(
+                "The field `{}` is invalid: {}.",
+                names[0],
+                fields.0.values().next().map_or("", String::as_str)
+            )
         } else {
             format!("{n} fields are invalid: {}.", names.join(", "))
         };
-        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", message).with_details(json!({ "fields": fields }))
+        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", message)
+            .with_details(json!({ "fields": fields }))
     }
 
     pub fn field(field: &str, message: &str) -> Self {
@@ -62,7 +73,11 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "Something went wrong on our side.")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Something went wrong on our side.",
+        )
     }
 
     pub fn unavailable(what: &str) -> Self {
@@ -86,7 +101,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -121,10 +142,14 @@ impl From<DomainError> for ApiError {
                 "INSUFFICIENT_SCOPE",
                 format!("This token lacks the `{required}` scope."),
             ),
-            DomainError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            DomainError::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "The email or password is wrong.")
+            DomainError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
             }
+            DomainError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "The email or password is wrong.",
+            ),
             DomainError::Store(err) => {
                 tracing::error!(error = %err, "store failure");
                 ApiError::internal()
@@ -137,7 +162,9 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Malformed => ApiError::unauthenticated("The bearer token is malformed."),
-            AuthError::Invalid => ApiError::unauthenticated("The bearer token is unknown, expired or revoked."),
+            AuthError::Invalid => {
+                ApiError::unauthenticated("The bearer token is unknown, expired or revoked.")
+            }
             AuthError::Store(err) => {
                 tracing::error!(error = %err, "store failure during authentication");
                 ApiError::internal()

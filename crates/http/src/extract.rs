@@ -22,10 +22,19 @@ impl FromRequest for Authed {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<TokenPrincipal>().cloned().map(Authed).ok_or_else(|| {
-            tracing::error!(path = req.path(), "handler needs a principal the gate did not provide");
-            ApiError::internal()
-        }))
+        ready(
+            req.extensions()
+                .get::<TokenPrincipal>()
+                .cloned()
+                .map(Authed)
+                .ok_or_else(|| {
+                    tracing::error!(
+                        path = req.path(),
+                        "handler needs a principal the gate did not provide"
+                    );
+                    ApiError::internal()
+                }),
+        )
     }
 }
 
@@ -45,15 +54,21 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             let message = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
             let field = if let Some(rest) = message.strip_prefix("unknown field `") {
                 // The path already ends with the unknown field's name.
-                if path == "." { rest.split('`').next().unwrap_or("").to_owned() } else { path }
-            } else if inner.is_syntax() || inner.is_eof() {
-                "body".to_owned()
-            } else if path == "." {
+                if path == "." {
+                    rest.split('`').next().unwrap_or("").to_owned()
+                } else {
+                    path
+                }
+            } else if inner.is_syntax() || inner.is_eof() || path == "." {
                 "body".to_owned()
             } else {
                 path
             };
-            let message = if inner.is_syntax() || inner.is_eof() { format!("is not valid JSON: {message}") } else { message };
+            let message = if inner.is_syntax() || inner.is_eof() {
+                format!("is not valid JSON: {message}")
+            } else {
+                message
+            };
             Err(ApiError::validation(FieldErrors::single(field, message)))
         }
     }
@@ -70,14 +85,20 @@ where
 }
 
 /// `limit` and `cursor` from the query string.
-pub fn page<I: std::str::FromStr>(query: &web::Query<HashMap<String, String>>) -> Result<PageRequest<I>, ApiError> {
-    PageRequest::parse(query.get("limit").map(String::as_str), query.get("cursor").map(String::as_str))
-        .map_err(|(field, e)| ApiError::field(field, &e.to_string()))
+pub fn page<I: std::str::FromStr>(
+    query: &web::Query<HashMap<String, String>>,
+) -> Result<PageRequest<I>, ApiError> {
+    PageRequest::parse(
+        query.get("limit").map(String::as_str),
+        query.get("cursor").map(String::as_str),
+    )
+    .map_err(|(field, e)| ApiError::field(field, &e.to_string()))
 }
 
 /// A malformed query string answers in the envelope.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _| ApiError::field("query", &err.to_string()).into())
+    web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::field("query", &err.to_string()).into())
 }
 
 /// A path id that does not parse is simply not found.
@@ -95,7 +116,11 @@ pub struct ListBody<T> {
 
 impl<T> From<jobby_domain::model::page::Page<T>> for ListBody<T> {
     fn from(p: jobby_domain::model::page::Page<T>) -> Self {
-        ListBody { data: p.data, has_more: p.has_more, next_cursor: p.next_cursor }
+        ListBody {
+            data: p.data,
+            has_more: p.has_more,
+            next_cursor: p.next_cursor,
+        }
     }
 }
 

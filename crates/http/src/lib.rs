@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod routes;
+pub mod time;
 
 pub use error::ApiError;
 
@@ -56,8 +57,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, limiter: Arc<dyn RateLimiter>, clock: Arc<dyn Clock>, config: HttpConfig, token_cache_ttl: std::time::Duration) -> Self {
-        let auth = Arc::new(Authenticator::new(db.clone(), clock.clone(), token_cache_ttl));
+    pub fn new(
+        db: Db,
+        limiter: Arc<dyn RateLimiter>,
+        clock: Arc<dyn Clock>,
+        config: HttpConfig,
+        token_cache_ttl: std::time::Duration,
+    ) -> Self {
+        let auth = Arc::new(Authenticator::new(
+            db.clone(),
+            clock.clone(),
+            token_cache_ttl,
+        ));
         AppState {
             db,
             limiter,
@@ -82,7 +93,13 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub fn build_app(
     state: AppState,
 ) -> App<
-    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error, InitError = ()>,
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
 > {
     let (app, _api) = App::new()
         .into_utoipa_app()
@@ -92,5 +109,7 @@ pub fn build_app(
         .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
         .configure(configure)
         .split_for_parts();
-    app.default_service(web::to(mw::unmatched)).wrap(from_fn(mw::api_gate)).wrap(from_fn(mw::observe))
+    app.default_service(web::to(mw::unmatched))
+        .wrap(from_fn(mw::api_gate))
+        .wrap(from_fn(mw::observe))
 }

@@ -40,33 +40,71 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("jobby");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
         let rate_limited = Family::<ClassLabels, Counter>::default();
         let limiter_fail_open = Counter::default();
         let limiter_fail_closed = Counter::default();
-        registry.register("http_requests", "HTTP requests by method, route pattern and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by method, route pattern and status", latency.clone());
-        registry.register("rate_limit_rejections", "Requests refused with 429, by rate-limit class", rate_limited.clone());
-        registry.register("rate_limiter_fail_open", "Requests let through because the rate limiter store was unreachable", limiter_fail_open.clone());
-        registry.register("rate_limiter_fail_closed", "Cost requests refused with 503 because the rate limiter store was unreachable", limiter_fail_closed.clone());
-        Metrics { registry: Mutex::new(registry), requests, latency, rate_limited, limiter_fail_open, limiter_fail_closed }
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route pattern and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method, route pattern and status",
+            latency.clone(),
+        );
+        registry.register(
+            "rate_limit_rejections",
+            "Requests refused with 429, by rate-limit class",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "rate_limiter_fail_open",
+            "Requests let through because the rate limiter store was unreachable",
+            limiter_fail_open.clone(),
+        );
+        registry.register(
+            "rate_limiter_fail_closed",
+            "Cost requests refused with 503 because the rate limiter store was unreachable",
+            limiter_fail_closed.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            rate_limited,
+            limiter_fail_open,
+            limiter_fail_closed,
+        }
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let labels = RequestLabels { method: method.to_owned(), route: route.to_owned(), status };
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
     }
 
     pub fn rate_limited(&self, class: &str) {
-        self.rate_limited.get_or_create(&ClassLabels { class: class.to_owned() }).inc();
+        self.rate_limited
+            .get_or_create(&ClassLabels {
+                class: class.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().expect("metrics registry lock");
-        prometheus_client::encoding::text::encode(&mut out, &registry).expect("metrics encode to a String");
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("metrics encode to a String");
         out
     }
 }

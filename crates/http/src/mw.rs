@@ -46,39 +46,64 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    let ok = (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     ok.then(|| s.to_owned())
 }
 
 fn state_of(req: &HttpRequest) -> web::Data<AppState> {
-    req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone()
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone()
 }
 
 /// The client address of a request, honouring trusted proxies.
 pub fn resolve_client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
-    let peer = req.peer_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+    let xff = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
     client_ip(peer, xff, &state.config.trusted_proxies)
 }
 
-pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let request_id = req.headers().get(X_REQUEST_ID).and_then(sane_request_id).unwrap_or_else(|| format!("req_{}", Uuid::now_v7().simple()));
+    let request_id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| format!("req_{}", Uuid::now_v7().simple()));
     let state = state_of(req.request());
     let ip = resolve_client_ip(req.request(), &state);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
     let method = req.method().to_string();
     let path = req.path().to_owned();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
 
     let result = AssertUnwindSafe(next.call(req)).catch_unwind().await;
     let mut res = match result {
         Ok(Ok(res)) => res.map_into_boxed_body(),
         Ok(Err(err)) => ServiceResponse::new(detached_request(), err.error_response()),
         Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
-            tracing::error!(request_id, panic = what.as_deref().unwrap_or("non-string panic"), "handler panicked");
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            tracing::error!(
+                request_id,
+                panic = what.as_deref().unwrap_or("non-string panic"),
+                "handler panicked"
+            );
             ServiceResponse::new(detached_request(), ApiError::internal().error_response())
         }
     };
@@ -88,7 +113,9 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody + 'static>
     }
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    state
+        .metrics
+        .observe(&method, &route, status, elapsed.as_secs_f64());
     tracing::info!(request_id, %method, path, route, status, ip = %ip, ms = elapsed.as_secs_f64() * 1000.0, "request");
     Ok(res)
 }
@@ -103,13 +130,24 @@ fn detached_request() -> HttpRequest {
 /// Gives every error answer the envelope: framework errors (404, 405, 413, 415, bad query)
 /// arrive as plain text; 500s are replaced whatever they said, so nothing internal leaks and
 /// the request id is included. HTML account pages keep their own error pages.
-async fn envelope_unless_enveloped(res: ServiceResponse<BoxBody>, request_id: &str, path: &str) -> ServiceResponse<BoxBody> {
+async fn envelope_unless_enveloped(
+    res: ServiceResponse<BoxBody>,
+    request_id: &str,
+    path: &str,
+) -> ServiceResponse<BoxBody> {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let is_html_page = path.starts_with("/account/") && res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_html_page = path.starts_with("/account/")
+        && res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         let err = ApiError::internal().with_details(json!({ "request_id": request_id }));
         return rebuild(res, err);
@@ -121,15 +159,35 @@ async fn envelope_unless_enveloped(res: ServiceResponse<BoxBody>, request_id: &s
         StatusCode::NOT_FOUND => ApiError::not_found(),
         StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => unsupported_media_type(),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "METHOD_NOT_ALLOWED", "This method is not allowed here."),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "METHOD_NOT_ALLOWED",
+            "This method is not allowed here.",
+        ),
         s if s == StatusCode::BAD_REQUEST => {
             let (req, resp) = res.into_parts();
-            let detail = to_bytes_limited(resp.into_body(), 4096).await.ok().and_then(Result::ok).map(|b| String::from_utf8_lossy(&b).into_owned());
-            let err = ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", detail.filter(|d| !d.is_empty()).unwrap_or_else(|| "The request is malformed.".into()));
+            let detail = to_bytes_limited(resp.into_body(), 4096)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            let err = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                detail
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| "The request is malformed.".into()),
+            );
             return ServiceResponse::new(req, err.error_response());
         }
         s if s.is_server_error() => ApiError::unavailable("A dependency"),
-        s => ApiError::new(s, "VALIDATION", s.canonical_reason().unwrap_or("The request was refused.").to_owned()),
+        s => ApiError::new(
+            s,
+            "VALIDATION",
+            s.canonical_reason()
+                .unwrap_or("The request was refused.")
+                .to_owned(),
+        ),
     };
     rebuild(res, err)
 }
@@ -147,11 +205,22 @@ fn rebuild(res: ServiceResponse<BoxBody>, err: ApiError) -> ServiceResponse<BoxB
 }
 
 pub fn payload_too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("The request body is larger than {} KiB.", MAX_BODY_BYTES / 1024))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!(
+            "The request body is larger than {} KiB.",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
 }
 
 pub fn unsupported_media_type() -> ApiError {
-    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json.")
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the body as application/json.",
+    )
 }
 
 /// The default service: 405 with `Allow` when the path exists under another method, else 404.
@@ -160,9 +229,17 @@ pub async fn unmatched(req: HttpRequest) -> HttpResponse {
     if methods.is_empty() {
         return ApiError::not_found().error_response();
     }
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", format!("{} is not allowed here; use {}.", req.method(), methods.join(", ")))
-        .with_header(header::ALLOW, methods.join(", "))
-        .error_response()
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!(
+            "{} is not allowed here; use {}.",
+            req.method(),
+            methods.join(", ")
+        ),
+    )
+    .with_header(header::ALLOW, methods.join(", "))
+    .error_response()
 }
 
 /// What the gate found for a request it let through.
@@ -177,24 +254,39 @@ struct Refused {
     decision: Option<(RateClass, Decision)>,
 }
 
-pub async fn api_gate(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn api_gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if !req.path().starts_with("/api/") {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let pattern = req.match_pattern();
-    let Some(spec) = pattern.as_deref().and_then(|p| routes::find(req.method(), p)) else {
-        if let Some(p) = &pattern {
-            if !routes::ROUTES.iter().any(|r| r.path == p) {
-                // A handler is registered for a path the route table does not know: it
-                // would run without authentication or limits. Refuse loudly.
-                tracing::error!(pattern = %p, "route served without a route-table entry");
-                return Ok(req.into_response(ApiError::internal().error_response()));
-            }
+    let Some(spec) = pattern
+        .as_deref()
+        .and_then(|p| routes::find(req.method(), p))
+    else {
+        if let Some(p) = &pattern
+            && !routes::ROUTES.iter().any(|r| r.path == p)
+        {
+            // A handler is registered for a path the route table does not know: it
+            // would run without authentication or limits. Refuse loudly.
+            tracing::error!(pattern = %p, "route served without a route-table entry");
+            return Ok(req.into_response(ApiError::internal().error_response()));
         }
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     let state = state_of(req.request());
-    let ip = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0);
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0);
 
     let mut res = match gate(&state, spec, &req, ip).await {
         Err(refused) => {
@@ -218,7 +310,15 @@ pub async fn api_gate(req: ServiceRequest, next: Next<impl MessageBody + 'static
         let h = res.headers_mut();
         insert(h, "deprecation", &format!("@{}", dep.since));
         insert(h, "sunset", dep.sunset);
-        insert(h, "link", &format!("<{}{}>; rel=\"deprecation\"", state.config.public_url.trim_end_matches('/'), dep.link));
+        insert(
+            h,
+            "link",
+            &format!(
+                "<{}{}>; rel=\"deprecation\"",
+                state.config.public_url.trim_end_matches('/'),
+                dep.link
+            ),
+        );
     }
     Ok(res)
 }
@@ -234,9 +334,21 @@ fn add_limit_headers(h: &mut HeaderMap, decision: Option<(RateClass, Decision)>)
     let now = chrono::Utc::now().timestamp() as u64;
     insert(h, "x-ratelimit-limit", &d.limit.to_string());
     insert(h, "x-ratelimit-remaining", &d.remaining.to_string());
-    insert(h, "x-ratelimit-reset", &(now + d.reset_after_secs()).to_string());
-    insert(h, "ratelimit-policy", &format!("\"{class}\";q={};w=60", d.limit));
-    insert(h, "ratelimit", &format!("\"{class}\";r={};t={}", d.remaining, d.reset_after_secs()));
+    insert(
+        h,
+        "x-ratelimit-reset",
+        &(now + d.reset_after_secs()).to_string(),
+    );
+    insert(
+        h,
+        "ratelimit-policy",
+        &format!("\"{class}\";q={};w=60", d.limit),
+    );
+    insert(
+        h,
+        "ratelimit",
+        &format!("\"{class}\";r={};t={}", d.remaining, d.reset_after_secs()),
+    );
     if !d.allowed {
         insert(h, "retry-after", &d.retry_after_secs().to_string());
     }
@@ -245,16 +357,26 @@ fn add_limit_headers(h: &mut HeaderMap, decision: Option<(RateClass, Decision)>)
 /// The bucket failed authentications are counted in, per client address, across routes.
 const FAILED_AUTH_ROUTE: &str = "failed-authentication";
 
-async fn gate(state: &AppState, spec: &'static RouteSpec, req: &ServiceRequest, ip: IpAddr) -> Result<Passed, Refused> {
+async fn gate(
+    state: &AppState,
+    spec: &'static RouteSpec,
+    req: &ServiceRequest,
+    ip: IpAddr,
+) -> Result<Passed, Refused> {
     // Cheap refusals first: they need no store.
     if let Some(err) = body_refusal(spec, req.headers()) {
-        return Err(Refused { error: err, decision: None });
+        return Err(Refused {
+            error: err,
+            decision: None,
+        });
     }
     let authorization = req.headers().get(header::AUTHORIZATION);
     let principal = match authorization {
         None if spec.access == Access::Public => None,
         None => {
-            let err = ApiError::unauthenticated("This route needs a bearer token: `Authorization: Bearer jbb_…`.");
+            let err = ApiError::unauthenticated(
+                "This route needs a bearer token: `Authorization: Bearer jbb_…`.",
+            );
             return Err(count_failed_auth(state, ip, err).await);
         }
         Some(value) => {
@@ -263,86 +385,131 @@ async fn gate(state: &AppState, spec: &'static RouteSpec, req: &ServiceRequest, 
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             });
             let Some(raw) = raw else {
-                let err = ApiError::unauthenticated("The Authorization header must be `Bearer <token>`.");
+                let err =
+                    ApiError::unauthenticated("The Authorization header must be `Bearer <token>`.");
                 return Err(count_failed_auth(state, ip, err).await);
             };
             match state.auth.authenticate(raw, ip).await {
                 Ok(p) => Some(p),
                 Err(jobby_domain::usecases::auth::AuthError::Store(e)) => {
                     tracing::error!(error = %e, "token lookup failed");
-                    return Err(Refused { error: ApiError::internal(), decision: None });
+                    return Err(Refused {
+                        error: ApiError::internal(),
+                        decision: None,
+                    });
                 }
                 Err(e) => return Err(count_failed_auth(state, ip, e.into()).await),
             }
         }
     };
 
-    let (class, subject) = match &principal {
-        Some(p) => (spec.class, p.token_id.to_string()),
-        None => (RateClass::Anonymous, format!("ip:{ip}")),
+    let (class, subject, quota) = match &principal {
+        Some(p) => (
+            spec.class,
+            p.token_id.to_string(),
+            p.rate_limits.quota(spec.class),
+        ),
+        None => (RateClass::Anonymous, format!("ip:{ip}"), anonymous_quota()),
     };
-    let key = BucketKey { class: class.as_str(), subject, route: spec.bucket_route() };
-    let decision = match limit(state, &key, class).await {
+    let key = BucketKey {
+        class: class.as_str(),
+        subject,
+        route: spec.bucket_route(),
+    };
+    let decision = match limit(state, &key, class, quota).await {
         Ok(d) => d,
-        Err(error) => return Err(Refused { error, decision: None }),
+        Err(error) => {
+            return Err(Refused {
+                error,
+                decision: None,
+            });
+        }
     };
-    if let Some(d) = decision {
-        if !d.allowed {
-            state.metrics.rate_limited(class.as_str());
-            let err = ApiError::new(
+    if let Some(d) = decision
+        && !d.allowed
+    {
+        state.metrics.rate_limited(class.as_str());
+        let err = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
                 format!("Rate limit of {} requests per minute for this route exceeded; retry in {} s.", d.limit, d.retry_after_secs()),
             )
             .with_details(json!({ "class": class.as_str(), "limit": d.limit, "retry_after_seconds": d.retry_after_secs() }));
-            return Err(Refused { error: err, decision: Some((class, d)) });
-        }
+        return Err(Refused {
+            error: err,
+            decision: Some((class, d)),
+        });
     }
     let decision = decision.map(|d| (class, d));
     let refuse = |error: ApiError| Refused { error, decision };
 
     if let Some(p) = &principal {
         if !allowed(&p.allowlist, ip) {
-            return Err(refuse(ApiError::new(StatusCode::FORBIDDEN, "IP_NOT_ALLOWED", format!("Your IP allowlist does not include {ip}."))));
+            return Err(refuse(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "IP_NOT_ALLOWED",
+                format!("Your IP allowlist does not include {ip}."),
+            )));
         }
-        if let Access::Token(scope) = spec.access {
-            if !p.scopes.contains(&scope) {
-                let granted: Vec<&str> = p.scopes.iter().map(|s| s.as_str()).collect();
-                let err = ApiError::new(StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE", format!("This token lacks the `{scope}` scope."))
-                    .with_details(json!({ "required_scope": scope.as_str(), "granted_scopes": granted }));
-                return Err(refuse(err));
-            }
+        if let Access::Token(scope) = spec.access
+            && !p.scopes.contains(&scope)
+        {
+            let granted: Vec<&str> = p.scopes.iter().map(|s| s.as_str()).collect();
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "INSUFFICIENT_SCOPE",
+                format!("This token lacks the `{scope}` scope."),
+            )
+            .with_details(json!({ "required_scope": scope.as_str(), "granted_scopes": granted }));
+            return Err(refuse(err));
         }
-        if let Some(required) = spec.account {
-            if p.account_type != required {
-                return Err(refuse(jobby_domain::Error::WrongAccountType { required }.into()));
-            }
-        }
-    }
-    if spec.is_mutating() {
-        if let Some(v) = req.headers().get("idempotency-key") {
-            let key = v.to_str().ok().and_then(idempotency::parse_key);
-            let Some(key) = key else {
-                return Err(refuse(ApiError::field("Idempotency-Key", "must be a UUID v4, bare or as a quoted string")));
-            };
-            if principal.is_none() {
-                return Err(refuse(ApiError::field("Idempotency-Key", "needs an authenticated request")));
-            }
-            req.extensions_mut().insert(IdempotencyKey(key));
+        if let Some(required) = spec.account
+            && p.account_type != required
+        {
+            return Err(refuse(
+                jobby_domain::Error::WrongAccountType { required }.into(),
+            ));
         }
     }
-    Ok(Passed { principal, decision })
+    if spec.is_mutating()
+        && let Some(v) = req.headers().get("idempotency-key")
+    {
+        let key = v.to_str().ok().and_then(idempotency::parse_key);
+        let Some(key) = key else {
+            return Err(refuse(ApiError::field(
+                "Idempotency-Key",
+                "must be a UUID v4, bare or as a quoted string",
+            )));
+        };
+        if principal.is_none() {
+            return Err(refuse(ApiError::field(
+                "Idempotency-Key",
+                "needs an authenticated request",
+            )));
+        }
+        req.extensions_mut().insert(IdempotencyKey(key));
+    }
+    Ok(Passed {
+        principal,
+        decision,
+    })
 }
 
 /// 413 and 415 from the headers alone, before anything is read or counted.
 fn body_refusal(spec: &RouteSpec, headers: &HeaderMap) -> Option<ApiError> {
-    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Some(payload_too_large());
     }
     let has_body = length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
     if has_body && spec.is_mutating() {
-        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/json") {
             return Some(unsupported_media_type());
@@ -352,22 +519,51 @@ fn body_refusal(spec: &RouteSpec, headers: &HeaderMap) -> Option<ApiError> {
 }
 
 async fn count_failed_auth(state: &AppState, ip: IpAddr, error: ApiError) -> Refused {
-    let key = BucketKey { class: RateClass::Anonymous.as_str(), subject: format!("ip:{ip}"), route: FAILED_AUTH_ROUTE.into() };
-    match limit(state, &key, RateClass::Anonymous).await {
+    let key = BucketKey {
+        class: RateClass::Anonymous.as_str(),
+        subject: format!("ip:{ip}"),
+        route: FAILED_AUTH_ROUTE.into(),
+    };
+    match limit(state, &key, RateClass::Anonymous, anonymous_quota()).await {
         Ok(Some(d)) if !d.allowed => {
             state.metrics.rate_limited(RateClass::Anonymous.as_str());
-            let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", format!("Too many failed authentications; retry in {} s.", d.retry_after_secs()));
-            Refused { error: err, decision: Some((RateClass::Anonymous, d)) }
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!(
+                    "Too many failed authentications; retry in {} s.",
+                    d.retry_after_secs()
+                ),
+            );
+            Refused {
+                error: err,
+                decision: Some((RateClass::Anonymous, d)),
+            }
         }
-        Ok(d) => Refused { error, decision: d.map(|d| (RateClass::Anonymous, d)) },
-        Err(e) => Refused { error: e, decision: None },
+        Ok(d) => Refused {
+            error,
+            decision: d.map(|d| (RateClass::Anonymous, d)),
+        },
+        Err(e) => Refused {
+            error: e,
+            decision: None,
+        },
     }
 }
 
 /// Checks the bucket. If the limiter's store is unreachable, `read`/`write`/`anonymous` fail
 /// open (logged and counted; no decision, so no rate-limit headers) and `cost` fails closed.
-async fn limit(state: &AppState, key: &BucketKey, class: RateClass) -> Result<Option<Decision>, ApiError> {
-    match state.limiter.check(key, Quota::per_minute(class.default_limit())).await {
+fn anonymous_quota() -> Quota {
+    Quota::per_minute(RateClass::Anonymous.default_limit())
+}
+
+async fn limit(
+    state: &AppState,
+    key: &BucketKey,
+    class: RateClass,
+    quota: Quota,
+) -> Result<Option<Decision>, ApiError> {
+    match state.limiter.check(key, quota).await {
         Ok(d) => Ok(Some(d)),
         Err(e) if class.fails_open() => {
             state.metrics.limiter_fail_open.inc();

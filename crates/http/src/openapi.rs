@@ -29,7 +29,11 @@ struct ApiDoc;
 
 /// The generated document before the route table's annotations.
 fn generated() -> utoipa::openapi::OpenApi {
-    let (_app, api) = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::configure).split_for_parts();
+    let (_app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::configure)
+        .split_for_parts();
     api
 }
 
@@ -65,9 +69,15 @@ fn annotate(doc: &mut Value) {
     doc["components"]["securitySchemes"] = json!({
         "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal access token, `jbb_` + 36 characters, minted at /account/api-tokens." }
     });
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
     for spec in ROUTES {
-        let Some(op) = paths.get_mut(spec.path).and_then(|p| p.get_mut(spec.method.to_lowercase())).and_then(Value::as_object_mut) else {
+        let Some(op) = paths
+            .get_mut(spec.path)
+            .and_then(|p| p.get_mut(spec.method.to_lowercase()))
+            .and_then(Value::as_object_mut)
+        else {
             continue;
         };
         annotate_operation(op, spec);
@@ -76,9 +86,15 @@ fn annotate(doc: &mut Value) {
 
 fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
     let (security, scope_text) = match spec.access {
-        Access::Public => (json!([{}, { "bearerAuth": [] }]), "Public: a token is optional.".to_owned()),
+        Access::Public => (
+            json!([{}, { "bearerAuth": [] }]),
+            "Public: a token is optional.".to_owned(),
+        ),
         Access::AnyToken => (json!([{ "bearerAuth": [] }]), "Any valid token.".to_owned()),
-        Access::Token(s) => (json!([{ "bearerAuth": [s.as_str()] }]), format!("Scope: `{s}`.")),
+        Access::Token(s) => (
+            json!([{ "bearerAuth": [s.as_str()] }]),
+            format!("Scope: `{s}`."),
+        ),
     };
     op.insert("security".into(), security);
     op.insert("x-rate-limit-class".into(), json!(spec.class.as_str()));
@@ -113,31 +129,53 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
     }
 
     let responses = op.entry("responses").or_insert_with(|| json!({}));
-    let Some(responses) = responses.as_object_mut() else { return };
+    let Some(responses) = responses.as_object_mut() else {
+        return;
+    };
     let mut add = |status: &str, description: &str| {
-        responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(description));
     };
     if spec.access != Access::Public {
-        add("401", "UNAUTHENTICATED: missing, malformed, unknown, expired or revoked token");
-        add("403", "INSUFFICIENT_SCOPE, IP_NOT_ALLOWED or WRONG_ACCOUNT_TYPE");
+        add(
+            "401",
+            "UNAUTHENTICATED: missing, malformed, unknown, expired or revoked token",
+        );
+        add(
+            "403",
+            "INSUFFICIENT_SCOPE, IP_NOT_ALLOWED or WRONG_ACCOUNT_TYPE",
+        );
     }
     if spec.is_mutating() {
         add("400", "VALIDATION: invalid body, fields or Idempotency-Key");
-        add("409", "IDEMPOTENCY_KEY_IN_USE: a request with this key is still running (Retry-After: 1)");
+        add(
+            "409",
+            "IDEMPOTENCY_KEY_IN_USE: a request with this key is still running (Retry-After: 1)",
+        );
         add("413", "PAYLOAD_TOO_LARGE: body over 64 KiB");
-        add("415", "UNSUPPORTED_MEDIA_TYPE: body is not application/json");
-        add("422", "IDEMPOTENCY_KEY_REUSED: the key was used for a different request");
+        add(
+            "415",
+            "UNSUPPORTED_MEDIA_TYPE: body is not application/json",
+        );
+        add(
+            "422",
+            "IDEMPOTENCY_KEY_REUSED: the key was used for a different request",
+        );
     }
     add("429", "RATE_LIMITED: see Retry-After");
     add("500", "INTERNAL: carries only the request id");
     for (status, resp) in responses.iter_mut() {
-        if status != "default" {
-            if let Some(r) = resp.as_object_mut() {
-                if r.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    r.insert("description".into(), json!("Success"));
-                }
-                r.insert("headers".into(), rate_limit_headers());
+        if status != "default"
+            && let Some(r) = resp.as_object_mut()
+        {
+            if r.get("description")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                r.insert("description".into(), json!("Success"));
             }
+            r.insert("headers".into(), rate_limit_headers());
         }
     }
 }
@@ -151,17 +189,36 @@ pub fn check(document: &str) -> Vec<String> {
     };
     let mut problems = vec![];
     let empty = Map::new();
-    let paths = doc.get("paths").and_then(Value::as_object).unwrap_or(&empty);
+    let paths = doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     for spec in ROUTES {
-        if paths.get(spec.path).and_then(|p| p.get(spec.method.to_lowercase())).is_none() {
-            problems.push(format!("{} {} is served but has no paths entry", spec.method, spec.path));
+        if paths
+            .get(spec.path)
+            .and_then(|p| p.get(spec.method.to_lowercase()))
+            .is_none()
+        {
+            problems.push(format!(
+                "{} {} is served but has no paths entry",
+                spec.method, spec.path
+            ));
         }
     }
     for (path, item) in paths {
-        for method in item.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
-            let known = ROUTES.iter().any(|r| r.path == path && r.method.eq_ignore_ascii_case(&method));
+        for method in item
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let known = ROUTES
+                .iter()
+                .any(|r| r.path == path && r.method.eq_ignore_ascii_case(&method));
             if !known {
-                problems.push(format!("{} {path} is in the document but not in the route table", method.to_uppercase()));
+                problems.push(format!(
+                    "{} {path} is in the document but not in the route table",
+                    method.to_uppercase()
+                ));
             }
         }
     }
@@ -182,8 +239,17 @@ mod tests {
         assert_eq!(op["security"][0]["bearerAuth"][0], "profile:write");
         assert_eq!(op["x-rate-limit-class"], "write");
         assert!(op["responses"]["429"].is_object());
-        assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "Idempotency-Key"));
-        assert_eq!(v["paths"]["/api/v1/tokens/current"]["get"]["deprecated"], true);
+        assert!(
+            op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key")
+        );
+        assert_eq!(
+            v["paths"]["/api/v1/tokens/current"]["get"]["deprecated"],
+            true
+        );
     }
 
     #[test]

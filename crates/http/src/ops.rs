@@ -7,7 +7,9 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz)).route("/metrics", web::get().to(metrics));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// The process is up.
@@ -25,9 +27,13 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         return HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }));
     }
     use actix_web::ResponseError;
-    ApiError::unavailable("A backing service").with_details(json!({ "checks": checks })).error_response()
+    ApiError::unavailable("A backing service")
+        .with_details(json!({ "checks": checks }))
+        .error_response()
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }

@@ -49,8 +49,20 @@ impl RouteSpec {
     }
 }
 
-const fn route(method: &'static str, path: &'static str, access: Access, class: RateClass) -> RouteSpec {
-    RouteSpec { method, path, access, class, account: None, deprecation: None }
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    class: RateClass,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+        class,
+        account: None,
+        deprecation: None,
+    }
 }
 
 use Access::{AnyToken, Public, Token};
@@ -67,23 +79,59 @@ pub const ROUTES: &[RouteSpec] = &[
         }),
         ..route("GET", "/api/v1/tokens/current", AnyToken, Read)
     },
-    route("GET", "/api/v1/api-tokens", Token(Scope::SettingsRead), Read),
-    route("DELETE", "/api/v1/api-tokens/{id}", Token(Scope::SettingsWrite), Write),
+    route(
+        "GET",
+        "/api/v1/api-tokens",
+        Token(Scope::SettingsRead),
+        Read,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/api-tokens/{id}",
+        Token(Scope::SettingsWrite),
+        Write,
+    ),
     route("GET", "/api/v1/profile", Token(Scope::ProfileRead), Read),
-    route("PATCH", "/api/v1/profile", Token(Scope::ProfileWrite), Write),
+    route(
+        "PATCH",
+        "/api/v1/profile",
+        Token(Scope::ProfileWrite),
+        Write,
+    ),
     route("GET", "/api/v1/settings", Token(Scope::SettingsRead), Read),
-    route("PATCH", "/api/v1/settings", Token(Scope::SettingsWrite), Write),
-    route("GET", "/api/v1/settings/ip-allowlist", Token(Scope::SettingsRead), Read),
-    route("PUT", "/api/v1/settings/ip-allowlist", Token(Scope::SettingsWrite), Write),
+    route(
+        "PATCH",
+        "/api/v1/settings",
+        Token(Scope::SettingsWrite),
+        Write,
+    ),
+    route(
+        "GET",
+        "/api/v1/settings/ip-allowlist",
+        Token(Scope::SettingsRead),
+        Read,
+    ),
+    route(
+        "PUT",
+        "/api/v1/settings/ip-allowlist",
+        Token(Scope::SettingsWrite),
+        Write,
+    ),
 ];
 
 pub fn find(method: &Method, pattern: &str) -> Option<&'static RouteSpec> {
-    ROUTES.iter().find(|r| r.path == pattern && r.method == method.as_str())
+    ROUTES
+        .iter()
+        .find(|r| r.path == pattern && r.method == method.as_str())
 }
 
 /// The methods served on a path, for `405` and `Allow`.
 pub fn methods_for_path(path: &str) -> Vec<&'static str> {
-    let mut m: Vec<&'static str> = ROUTES.iter().filter(|r| pattern_matches(r.path, path)).map(|r| r.method).collect();
+    let mut m: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|r| pattern_matches(r.path, path))
+        .map(|r| r.method)
+        .collect();
     m.sort_unstable();
     m.dedup();
     m
@@ -109,9 +157,18 @@ mod tests {
 
     #[test]
     fn patterns() {
-        assert!(pattern_matches("/api/v1/api-tokens/{id}", "/api/v1/api-tokens/tok_1"));
-        assert!(!pattern_matches("/api/v1/api-tokens/{id}", "/api/v1/api-tokens/"));
-        assert!(!pattern_matches("/api/v1/api-tokens/{id}", "/api/v1/api-tokens/a/b"));
+        assert!(pattern_matches(
+            "/api/v1/api-tokens/{id}",
+            "/api/v1/api-tokens/tok_1"
+        ));
+        assert!(!pattern_matches(
+            "/api/v1/api-tokens/{id}",
+            "/api/v1/api-tokens/"
+        ));
+        assert!(!pattern_matches(
+            "/api/v1/api-tokens/{id}",
+            "/api/v1/api-tokens/a/b"
+        ));
         assert_eq!(methods_for_path("/api/v1/profile"), vec!["GET", "PATCH"]);
     }
 
@@ -119,12 +176,21 @@ mod tests {
     fn routes_are_unique_and_classed_by_method() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
-                assert!(!(a.method == b.method && a.path == b.path), "duplicate {} {}", a.method, a.path);
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "duplicate {} {}",
+                    a.method,
+                    a.path
+                );
             }
             match (a.access, a.method) {
                 (Access::Public, _) => assert_eq!(a.class, RateClass::Anonymous),
                 (_, "GET") => assert_eq!(a.class, RateClass::Read, "{}", a.path),
-                _ => assert!(matches!(a.class, RateClass::Write | RateClass::Cost), "{}", a.path),
+                _ => assert!(
+                    matches!(a.class, RateClass::Write | RateClass::Cost),
+                    "{}",
+                    a.path
+                ),
             }
         }
     }

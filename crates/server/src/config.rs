@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 #[derive(Parser, Debug)]
-#[command(name = "jobby", version, about = "Jobby: the on-demand job fair server")]
+#[command(
+    name = "jobby",
+    version,
+    about = "Jobby: the on-demand job fair server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -78,7 +82,8 @@ pub struct ServeArgs {
 }
 
 fn parse_cidr(s: &str) -> Result<IpNet, String> {
-    jobby_domain::model::network::parse_cidr(s).ok_or_else(|| format!("`{s}` is not a CIDR block or IP address"))
+    jobby_domain::model::network::parse_cidr(s)
+        .ok_or_else(|| format!("`{s}` is not a CIDR block or IP address"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +102,22 @@ pub enum AdminCommand {
         /// seeker or recruiter.
         #[arg(long)]
         account_type: String,
+    },
+    /// Raise (or lower) one account's rate limit for a class; the same limiter still runs.
+    SetRateLimit {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        email: String,
+        /// read, write, cost or anonymous.
+        #[arg(long)]
+        class: String,
+        /// Requests per minute for that class.
+        #[arg(long, required_unless_present = "reset", conflicts_with = "reset")]
+        per_minute: Option<u32>,
+        /// Remove the override: the class default applies again.
+        #[arg(long)]
+        reset: bool,
     },
     /// Mint a personal access token for an account and print it.
     MintToken {

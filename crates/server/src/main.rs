@@ -20,7 +20,10 @@ type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = match cli.command {
         None => runtime.block_on(serve(cli.serve)),
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
@@ -40,8 +43,11 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::io::stderr().is_terminal() {
         builder.init();
     } else {
@@ -53,7 +59,9 @@ async fn open_store(store: &StoreArgs) -> Fallible<Arc<dyn Database>> {
     match &store.database_url {
         Some(url) => {
             jobby_postgres::run_migrations(url).await?;
-            Ok(Arc::new(jobby_postgres::connect(url, store.db_pool_size).await?))
+            Ok(Arc::new(
+                jobby_postgres::connect(url, store.db_pool_size).await?,
+            ))
         }
         None => Ok(Arc::new(jobby_memory::MemoryDatabase::new())),
     }
@@ -61,7 +69,16 @@ async fn open_store(store: &StoreArgs) -> Fallible<Arc<dyn Database>> {
 
 async fn open_limiter(store: &StoreArgs) -> Fallible<Arc<dyn RateLimiter>> {
     match &store.redis_url {
-        Some(url) => Ok(Arc::new(jobby_redis::RedisRateLimiter::connect(url, store.redis_prefix.clone()).await?)),
+        Some(url) => {
+            // Connect lazily: a Redis outage at start must not stop the server; read and write
+            // routes fail open and cost routes fail closed until Redis answers.
+            let limiter =
+                jobby_redis::RedisRateLimiter::connect_lazy(url, store.redis_prefix.clone())?;
+            if let Err(e) = limiter.ping().await {
+                tracing::warn!(error = %e, "redis does not answer yet; rate limits fail open (cost routes closed) until it does");
+            }
+            Ok(Arc::new(limiter))
+        }
         None => Ok(Arc::new(jobby_memory::MemoryRateLimiter::new())),
     }
 }
@@ -70,9 +87,21 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     let db = Db::new(open_store(&args.store).await?);
     let limiter = open_limiter(&args.store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
-    let config = jobby_http::HttpConfig { public_url: public_url.clone(), trusted_proxies: args.trusted_proxies.clone() };
-    let state = jobby_http::AppState::new(db.clone(), limiter, clock.clone(), config, Duration::from_millis(args.token_cache_ms));
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let config = jobby_http::HttpConfig {
+        public_url: public_url.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
+    };
+    let state = jobby_http::AppState::new(
+        db.clone(),
+        limiter,
+        clock.clone(),
+        config,
+        Duration::from_millis(args.token_cache_ms),
+    );
 
     let in_memory = args.store.database_url.is_none();
     if args.seed_demo.unwrap_or(in_memory) {
@@ -81,7 +110,8 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     if !args.no_worker {
         tokio::spawn(background(db.clone(), clock.clone()));
     }
-    let mut server = actix_web::HttpServer::new(move || jobby_http::build_app(state.clone())).shutdown_timeout(10);
+    let mut server = actix_web::HttpServer::new(move || jobby_http::build_app(state.clone()))
+        .shutdown_timeout(10);
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
@@ -94,7 +124,9 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
 }
 
 async fn migrate(store: StoreArgs) -> Fallible<()> {
-    let url = store.database_url.ok_or("DATABASE_URL is required for migrate")?;
+    let url = store
+        .database_url
+        .ok_or("DATABASE_URL is required for migrate")?;
     jobby_postgres::run_migrations(&url).await?;
     println!("migrations applied");
     Ok(())
@@ -117,7 +149,11 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
     loop {
         tick.tick().await;
         let now = clock.now();
-        match db.inner().purge_idempotency(now - idempotency::retention()).await {
+        match db
+            .inner()
+            .purge_idempotency(now - idempotency::retention())
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
@@ -133,26 +169,82 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
 async fn admin(cmd: AdminCommand) -> Fallible<()> {
     let clock = SystemClock;
     match cmd {
-        AdminCommand::CreateUser { store, email, password, name, account_type } => {
+        AdminCommand::CreateUser {
+            store,
+            email,
+            password,
+            name,
+            account_type,
+        } => {
             require_database(&store)?;
             let db = Db::new(open_store(&store).await?);
-            let input = accounts::Signup { email, password, name, account_type };
-            let user = accounts::signup(&db, input, clock.now()).await.map_err(describe)?;
+            let input = accounts::Signup {
+                email,
+                password,
+                name,
+                account_type,
+            };
+            let user = accounts::signup(&db, input, clock.now())
+                .await
+                .map_err(describe)?;
             println!("{}", user.id);
             Ok(())
         }
-        AdminCommand::MintToken { store, email, name, scopes, expires_in_days } => {
+        AdminCommand::SetRateLimit {
+            store,
+            email,
+            class,
+            per_minute,
+            reset,
+        } => {
+            require_database(&store)?;
+            let db = Db::new(open_store(&store).await?);
+            let per_minute = if reset { None } else { per_minute };
+            let user = accounts::set_rate_limit(&db, &email, &class, per_minute)
+                .await
+                .map_err(describe)?;
+            match per_minute {
+                Some(n) => println!("{}: {class} limit is now {n}/min", user.email.as_str()),
+                None => println!(
+                    "{}: {class} limit is back to the default",
+                    user.email.as_str()
+                ),
+            }
+            Ok(())
+        }
+        AdminCommand::MintToken {
+            store,
+            email,
+            name,
+            scopes,
+            expires_in_days,
+        } => {
             require_database(&store)?;
             let db = Db::new(open_store(&store).await?);
             let email = Email::parse(&email).map_err(|m| format!("email {m}"))?;
             let user = db
-                .read(move |r| Box::pin(async move { r.user_by_email(&email).await.map_err(jobby_domain::Error::from) }))
+                .read(move |r| {
+                    Box::pin(async move {
+                        r.user_by_email(&email)
+                            .await
+                            .map_err(jobby_domain::Error::from)
+                    })
+                })
                 .await
                 .map_err(describe)?
                 .ok_or("no account with that email")?;
-            let req = tokens::MintRequest { name, scopes, expires_in_days };
+            let req = tokens::MintRequest {
+                name,
+                scopes,
+                expires_in_days,
+            };
             let now = clock.now();
-            let (plain, _) = db.transaction(move |r| Box::pin(async move { tokens::mint(r, &user, req, now).await })).await.map_err(describe)?;
+            let (plain, _) = db
+                .transaction(move |r| {
+                    Box::pin(async move { tokens::mint(r, &user, req, now).await })
+                })
+                .await
+                .map_err(describe)?;
             println!("{}", plain.expose());
             Ok(())
         }
@@ -161,14 +253,23 @@ async fn admin(cmd: AdminCommand) -> Fallible<()> {
 
 fn require_database(store: &StoreArgs) -> Fallible<()> {
     if store.database_url.is_none() {
-        return Err("DATABASE_URL is required: an in-memory store would forget this at exit".into());
+        return Err(
+            "DATABASE_URL is required: an in-memory store would forget this at exit".into(),
+        );
     }
     Ok(())
 }
 
 fn describe(e: jobby_domain::Error) -> Box<dyn std::error::Error + Send + Sync> {
     match e {
-        jobby_domain::Error::Validation(f) => f.0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; ").into(),
+        jobby_domain::Error::Validation(f) => {
+            f.0.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+                .into()
+        }
+        jobby_domain::Error::NotFound => "no account with that email".into(),
         other => other.to_string().into(),
     }
 }
@@ -178,7 +279,11 @@ fn openapi(check: bool) -> Fallible<()> {
     if check {
         let problems = jobby_http::openapi::check(&doc);
         if !problems.is_empty() {
-            return Err(format!("the OpenAPI document and the route table disagree:\n  {}", problems.join("\n  ")).into());
+            return Err(format!(
+                "the OpenAPI document and the route table disagree:\n  {}",
+                problems.join("\n  ")
+            )
+            .into());
         }
     }
     print!("{doc}");

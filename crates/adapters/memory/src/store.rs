@@ -8,6 +8,7 @@ use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, Sav
 use jobby_domain::model::ids::{TokenId, UserId};
 use jobby_domain::model::page::PageRequest;
 use jobby_domain::model::profile::{Profile, Settings};
+use jobby_domain::model::ratelimit::{Overrides, RateClass};
 use jobby_domain::model::session::SessionRecord;
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord};
 use jobby_domain::ports::{Database, Repo, StoreError, TxBody, TxOutput};
@@ -19,6 +20,7 @@ struct Account {
     profile: Profile,
     settings: Option<Settings>,
     allowlist: Vec<IpNet>,
+    rate_limits: Overrides,
 }
 
 #[derive(Clone)]
@@ -72,17 +74,28 @@ impl Database for MemoryDatabase {
         body(&mut MemRepo { state: &mut guard }).await
     }
 
-    async fn authenticate_token(&self, hash: &TokenHash, now: DateTime<Utc>, ip: &str) -> Result<Option<TokenPrincipal>, StoreError> {
+    async fn authenticate_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        ip: &str,
+    ) -> Result<Option<TokenPrincipal>, StoreError> {
         let mut guard = self.state.lock().await;
         let state = &mut *guard;
-        let Some(id) = state.token_by_hash.get(hash) else { return Ok(None) };
-        let Some(token) = state.tokens.get_mut(id) else { return Ok(None) };
+        let Some(id) = state.token_by_hash.get(hash) else {
+            return Ok(None);
+        };
+        let Some(token) = state.tokens.get_mut(id) else {
+            return Ok(None);
+        };
         if !token.is_active(now) {
             return Ok(None);
         }
         token.last_used_at = Some(now);
         token.last_used_ip = Some(ip.to_owned());
-        let Some(account) = state.accounts.get(&token.user_id) else { return Ok(None) };
+        let Some(account) = state.accounts.get(&token.user_id) else {
+            return Ok(None);
+        };
         Ok(Some(TokenPrincipal {
             token_id: token.id,
             user_id: token.user_id,
@@ -90,17 +103,34 @@ impl Database for MemoryDatabase {
             scopes: token.scopes.clone(),
             expires_at: token.expires_at,
             allowlist: account.allowlist.clone(),
+            rate_limits: account.rate_limits,
         }))
     }
 
-    async fn claim_idempotency(&self, scope: &IdempotencyScope, fp: &Fingerprint, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<Claim, StoreError> {
+    async fn claim_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        fp: &Fingerprint,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
         let mut guard = self.state.lock().await;
         match guard.idempotency.get(scope) {
             Some(row) if row.fingerprint != *fp => Ok(Claim::Mismatch),
-            Some(IdemRow { response: Some(saved), .. }) => Ok(Claim::Replay(saved.clone())),
+            Some(IdemRow {
+                response: Some(saved),
+                ..
+            }) => Ok(Claim::Replay(saved.clone())),
             Some(row) if row.created_at >= stale_before => Ok(Claim::InUse),
             _ => {
-                guard.idempotency.insert(*scope, IdemRow { fingerprint: *fp, created_at: now, response: None });
+                guard.idempotency.insert(
+                    *scope,
+                    IdemRow {
+                        fingerprint: *fp,
+                        created_at: now,
+                        response: None,
+                    },
+                );
                 Ok(Claim::Fresh)
             }
         }
@@ -108,7 +138,11 @@ impl Database for MemoryDatabase {
 
     async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
         let mut guard = self.state.lock().await;
-        if guard.idempotency.get(scope).is_some_and(|r| r.response.is_none()) {
+        if guard
+            .idempotency
+            .get(scope)
+            .is_some_and(|r| r.response.is_none())
+        {
             guard.idempotency.remove(scope);
         }
         Ok(())
@@ -135,7 +169,10 @@ impl Database for MemoryDatabase {
 
 impl MemRepo<'_> {
     fn account(&mut self, user: UserId) -> Result<&mut Account, StoreError> {
-        self.state.accounts.get_mut(&user).ok_or_else(|| StoreError::Unavailable(format!("no account {user}")))
+        self.state
+            .accounts
+            .get_mut(&user)
+            .ok_or_else(|| StoreError::Unavailable(format!("no account {user}")))
     }
 }
 
@@ -145,21 +182,38 @@ impl Repo for MemRepo<'_> {
         if self.state.by_email.contains_key(user.email.as_str()) {
             return Err(StoreError::Conflict("email"));
         }
-        self.state.by_email.insert(user.email.as_str().to_owned(), user.id);
-        let account = Account { user: user.clone(), profile: profile.clone(), settings: None, allowlist: vec![] };
+        self.state
+            .by_email
+            .insert(user.email.as_str().to_owned(), user.id);
+        let account = Account {
+            user: user.clone(),
+            profile: profile.clone(),
+            settings: None,
+            allowlist: vec![],
+            rate_limits: Overrides::default(),
+        };
         self.state.accounts.insert(user.id, account);
         Ok(())
     }
 
     async fn user_by_email(&mut self, email: &Email) -> Result<Option<User>, StoreError> {
-        Ok(self.state.by_email.get(email.as_str()).and_then(|id| self.state.accounts.get(id)).map(|a| a.user.clone()))
+        Ok(self
+            .state
+            .by_email
+            .get(email.as_str())
+            .and_then(|id| self.state.accounts.get(id))
+            .map(|a| a.user.clone()))
     }
 
     async fn user_by_id(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.state.accounts.get(&id).map(|a| a.user.clone()))
     }
 
-    async fn insert_token(&mut self, token: &TokenRecord, hash: &TokenHash) -> Result<(), StoreError> {
+    async fn insert_token(
+        &mut self,
+        token: &TokenRecord,
+        hash: &TokenHash,
+    ) -> Result<(), StoreError> {
         if self.state.token_by_hash.contains_key(hash) {
             return Err(StoreError::Conflict("token_hash"));
         }
@@ -168,7 +222,11 @@ impl Repo for MemRepo<'_> {
         Ok(())
     }
 
-    async fn list_tokens(&mut self, user: UserId, page: PageRequest<TokenId>) -> Result<Vec<TokenRecord>, StoreError> {
+    async fn list_tokens(
+        &mut self,
+        user: UserId,
+        page: PageRequest<TokenId>,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
         let upper = page.after;
         Ok(self
             .state
@@ -181,25 +239,56 @@ impl Repo for MemRepo<'_> {
             .collect())
     }
 
-    async fn find_token(&mut self, user: UserId, id: TokenId) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.state.tokens.get(&id).filter(|t| t.user_id == user).cloned())
+    async fn find_token(
+        &mut self,
+        user: UserId,
+        id: TokenId,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self
+            .state
+            .tokens
+            .get(&id)
+            .filter(|t| t.user_id == user)
+            .cloned())
     }
 
-    async fn revoke_token(&mut self, user: UserId, id: TokenId, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.state.tokens.get_mut(&id).filter(|t| t.user_id == user).map(|t| {
-            t.revoked_at.get_or_insert(now);
-            t.clone()
-        }))
+    async fn revoke_token(
+        &mut self,
+        user: UserId,
+        id: TokenId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self
+            .state
+            .tokens
+            .get_mut(&id)
+            .filter(|t| t.user_id == user)
+            .map(|t| {
+                t.revoked_at.get_or_insert(now);
+                t.clone()
+            }))
     }
 
     async fn insert_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
-        self.state.sessions.insert(session.secret_hash, session.clone());
+        self.state
+            .sessions
+            .insert(session.secret_hash, session.clone());
         Ok(())
     }
 
-    async fn session_by_hash(&mut self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<(SessionRecord, User)>, StoreError> {
-        let Some(s) = self.state.sessions.get(hash).filter(|s| s.expires_at > now) else { return Ok(None) };
-        Ok(self.state.accounts.get(&s.user_id).map(|a| (s.clone(), a.user.clone())))
+    async fn session_by_hash(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
+        let Some(s) = self.state.sessions.get(hash).filter(|s| s.expires_at > now) else {
+            return Ok(None);
+        };
+        Ok(self
+            .state
+            .accounts
+            .get(&s.user_id)
+            .map(|a| (s.clone(), a.user.clone())))
     }
 
     async fn delete_session(&mut self, hash: &TokenHash) -> Result<(), StoreError> {
@@ -234,13 +323,30 @@ impl Repo for MemRepo<'_> {
         Ok(())
     }
 
-    async fn complete_idempotency(&mut self, scope: &IdempotencyScope, response: &SavedResponse, _now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn set_rate_limit(
+        &mut self,
+        user: UserId,
+        class: RateClass,
+        per_minute: Option<u32>,
+    ) -> Result<(), StoreError> {
+        self.account(user)?.rate_limits.set(class, per_minute);
+        Ok(())
+    }
+
+    async fn complete_idempotency(
+        &mut self,
+        scope: &IdempotencyScope,
+        response: &SavedResponse,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         match self.state.idempotency.get_mut(scope) {
             Some(row) => {
                 row.response = Some(response.clone());
                 Ok(())
             }
-            None => Err(StoreError::Unavailable("idempotency key was not claimed".into())),
+            None => Err(StoreError::Unavailable(
+                "idempotency key was not claimed".into(),
+            )),
         }
     }
 }

@@ -56,9 +56,14 @@ pub struct PgDatabase {
 /// Builds a pool of at most `max_size` connections and checks that Postgres answers.
 pub async fn connect(database_url: &str, max_size: usize) -> Result<PgDatabase, SetupError> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
-    let pool = Pool::builder(manager).max_size(max_size.max(1)).build().map_err(|e| SetupError::Pool(e.to_string()))?;
+    let pool = Pool::builder(manager)
+        .max_size(max_size.max(1))
+        .build()
+        .map_err(|e| SetupError::Pool(e.to_string()))?;
     let db = PgDatabase::new(pool);
-    db.ping().await.map_err(|e| SetupError::Connect(e.to_string()))?;
+    db.ping()
+        .await
+        .map_err(|e| SetupError::Connect(e.to_string()))?;
     Ok(db)
 }
 
@@ -69,8 +74,9 @@ pub async fn run_migrations(database_url: &str) -> Result<(), SetupError> {
     // diesel's migration harness is synchronous; run it on a blocking thread over a wrapped
     // async connection (works on either tokio runtime flavour).
     tokio::task::spawn_blocking(move || -> Result<(), SetupError> {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-            .map_err(|e| SetupError::Connect(e.to_string()))?;
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .map_err(|e| SetupError::Connect(e.to_string()))?;
         let lock = |conn: &mut AsyncConnectionWrapper<AsyncPgConnection>, f: &str| {
             diesel::RunQueryDsl::execute(
                 diesel::sql_query(format!("SELECT {f}($1)")).bind::<st::BigInt, _>(MIGRATION_LOCK),
@@ -107,7 +113,9 @@ impl PgDatabase {
         match tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.get()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(StoreError::Unavailable(format!("postgres connection: {e}"))),
-            Err(_) => Err(StoreError::Unavailable("timed out waiting for a postgres connection".into())),
+            Err(_) => Err(StoreError::Unavailable(
+                "timed out waiting for a postgres connection".into(),
+            )),
         }
     }
 }
@@ -119,7 +127,8 @@ UPDATE api_tokens AS t SET last_used_at = $1, last_used_ip = $2 \
 FROM users AS u \
 WHERE t.token_hash = $3 AND u.id = t.user_id AND t.revoked_at IS NULL \
   AND (t.expires_at IS NULL OR t.expires_at > $1) \
-RETURNING t.id, t.user_id, u.account_type, t.scopes, t.expires_at, u.ip_allowlist";
+RETURNING t.id, t.user_id, u.account_type, t.scopes, t.expires_at, u.ip_allowlist, \
+  ARRAY(SELECT o.class || '=' || o.per_minute FROM rate_limit_overrides AS o WHERE o.user_id = u.id) AS rate_limits";
 
 #[async_trait]
 impl Database for PgDatabase {
@@ -141,7 +150,12 @@ impl Database for PgDatabase {
         body(&mut repo).await
     }
 
-    async fn authenticate_token(&self, hash: &TokenHash, now: DateTime<Utc>, ip: &str) -> Result<Option<TokenPrincipal>, StoreError> {
+    async fn authenticate_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        ip: &str,
+    ) -> Result<Option<TokenPrincipal>, StoreError> {
         let mut conn = self.conn().await?;
         let row: Option<PrincipalRow> = diesel::sql_query(AUTHENTICATE_TOKEN)
             .bind::<st::Timestamptz, _>(now)
@@ -154,13 +168,21 @@ impl Database for PgDatabase {
         row.map(PrincipalRow::into_principal).transpose()
     }
 
-    async fn claim_idempotency(&self, scope: &IdempotencyScope, fp: &Fingerprint, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<Claim, StoreError> {
+    async fn claim_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        fp: &Fingerprint,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
         let (scope, fp) = (*scope, *fp);
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
-        conn.transaction::<_, Failure, _>(async move |conn| claim(conn, scope, fp, now, stale_before).await)
-            .await
-            .map_err(Failure::into_store)
+        conn.transaction::<_, Failure, _>(async move |conn| {
+            claim(conn, scope, fp, now, stale_before).await
+        })
+        .await
+        .map_err(Failure::into_store)
     }
 
     async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
@@ -179,10 +201,11 @@ impl Database for PgDatabase {
 
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut conn = self.conn().await?;
-        let n = diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
-            .execute(&mut conn)
-            .await
-            .map_err(store_err)?;
+        let n =
+            diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
+                .execute(&mut conn)
+                .await
+                .map_err(store_err)?;
         Ok(n as u64)
     }
 
@@ -198,34 +221,58 @@ impl Database for PgDatabase {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(store_err)?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(store_err)?;
         Ok(())
     }
 }
 
 /// The claim, inside its own transaction: insert the key, or lock the existing row and
 /// decide as the rule says (mismatch, replay, in use, or take over a stale claim).
-async fn claim(conn: &mut AsyncPgConnection, scope: IdempotencyScope, fp: Fingerprint, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> Result<Claim, Failure> {
+async fn claim(
+    conn: &mut AsyncPgConnection,
+    scope: IdempotencyScope,
+    fp: Fingerprint,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> Result<Claim, Failure> {
     use idempotency_keys::dsl as k;
-    let this_key = || k::idempotency_keys.filter(k::user_id.eq(scope.user_id.uuid())).filter(k::key.eq(scope.key));
+    let this_key = || {
+        k::idempotency_keys
+            .filter(k::user_id.eq(scope.user_id.uuid()))
+            .filter(k::key.eq(scope.key))
+    };
     // The row may be deleted (released, purged) between the insert and the lock; then the
     // insert is tried again with a fresh snapshot.
     for _ in 0..3 {
         let inserted = diesel::insert_into(k::idempotency_keys)
-            .values((k::user_id.eq(scope.user_id.uuid()), k::key.eq(scope.key), k::fingerprint.eq(&fp.0[..]), k::created_at.eq(now)))
+            .values((
+                k::user_id.eq(scope.user_id.uuid()),
+                k::key.eq(scope.key),
+                k::fingerprint.eq(&fp.0[..]),
+                k::created_at.eq(now),
+            ))
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
         if inserted == 1 {
             return Ok(Claim::Fresh);
         }
-        let row: Option<IdempotencyRow> = this_key().select(IdempotencyRow::as_select()).for_update().first(conn).await.optional()?;
+        let row: Option<IdempotencyRow> = this_key()
+            .select(IdempotencyRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
         let Some(row) = row else { continue };
         if row.fingerprint != fp.0 {
             return Ok(Claim::Mismatch);
         }
         if let Some(status) = row.response_status {
-            let status = u16::try_from(status).map_err(|_| Failure::Store(corrupt(format_args!("response status {status}"))))?;
+            let status = u16::try_from(status)
+                .map_err(|_| Failure::Store(corrupt(format_args!("response status {status}"))))?;
             let response = SavedResponse {
                 status,
                 content_type: row.response_content_type.unwrap_or_default(),
@@ -243,7 +290,9 @@ async fn claim(conn: &mut AsyncPgConnection, scope: IdempotencyScope, fp: Finger
             .await?;
         return Ok(Claim::Fresh);
     }
-    Err(Failure::Store(StoreError::Unavailable("idempotency key kept changing under the claim".into())))
+    Err(Failure::Store(StoreError::Unavailable(
+        "idempotency key kept changing under the claim".into(),
+    )))
 }
 
 #[cfg(test)]
@@ -256,7 +305,9 @@ mod contract {
     /// unreachable and the services are not required (the test then skips, loudly).
     async fn fresh_db() -> Option<Arc<dyn Database>> {
         let url = crate::testing::fresh_database_url_or_skip().await?;
-        let db = crate::connect(&url, 4).await.expect("connect to the fresh test database");
+        let db = crate::connect(&url, 4)
+            .await
+            .expect("connect to the fresh test database");
         Some(Arc::new(db))
     }
 
@@ -268,7 +319,9 @@ mod contract {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrations_run_twice_concurrently_and_revert() {
         use diesel_migrations::MigrationHarness;
-        let Some(url) = crate::testing::fresh_database_url_or_skip().await else { return };
+        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
+            return;
+        };
         // The clone is already migrated; running again (twice at once) finds nothing to do.
         let (a, b) = tokio::join!(crate::run_migrations(&url), crate::run_migrations(&url));
         a.unwrap();
@@ -277,7 +330,10 @@ mod contract {
         let url2 = url.clone();
         tokio::task::spawn_blocking(move || {
             use diesel::Connection;
-            let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<diesel_async::AsyncPgConnection>::establish(&url2).unwrap();
+            let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<
+                diesel_async::AsyncPgConnection,
+            >::establish(&url2)
+            .unwrap();
             conn.revert_all_migrations(crate::MIGRATIONS).unwrap();
             assert!(conn.has_pending_migration(crate::MIGRATIONS).unwrap());
         })

@@ -18,10 +18,13 @@ use jobby_domain::model::token::{TokenHash, TokenRecord};
 use jobby_domain::ports::{Repo, StoreError};
 
 use crate::rows::{
-    ProfileRow, ProfileWrite, SessionRow, TokenRow, UserRow, allowlist, allowlist_strings, notifications_json, scope_names,
-    settings_from, store_err,
+    ProfileRow, ProfileWrite, SessionRow, TokenRow, UserRow, allowlist, allowlist_strings,
+    notifications_json, scope_names, settings_from, store_err,
 };
-use crate::schema::{api_tokens, idempotency_keys, profiles, sessions, settings, users};
+use crate::schema::{
+    api_tokens, idempotency_keys, profiles, rate_limit_overrides, sessions, settings, users,
+};
+use jobby_domain::model::ratelimit::RateClass;
 
 /// The repository over a borrowed connection.
 pub struct PgRepo<'c> {
@@ -82,7 +85,11 @@ impl Repo for PgRepo<'_> {
         row.map(UserRow::into_user).transpose()
     }
 
-    async fn insert_token(&mut self, token: &TokenRecord, hash: &TokenHash) -> Result<(), StoreError> {
+    async fn insert_token(
+        &mut self,
+        token: &TokenRecord,
+        hash: &TokenHash,
+    ) -> Result<(), StoreError> {
         diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::id.eq(token.id.uuid()),
@@ -103,8 +110,14 @@ impl Repo for PgRepo<'_> {
         Ok(())
     }
 
-    async fn list_tokens(&mut self, user: UserId, page: PageRequest<TokenId>) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut query = api_tokens::table.filter(api_tokens::user_id.eq(user.uuid())).into_boxed();
+    async fn list_tokens(
+        &mut self,
+        user: UserId,
+        page: PageRequest<TokenId>,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut query = api_tokens::table
+            .filter(api_tokens::user_id.eq(user.uuid()))
+            .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(api_tokens::id.lt(after.uuid()));
         }
@@ -118,7 +131,11 @@ impl Repo for PgRepo<'_> {
         Ok(rows.into_iter().map(TokenRecord::from).collect())
     }
 
-    async fn find_token(&mut self, user: UserId, id: TokenId) -> Result<Option<TokenRecord>, StoreError> {
+    async fn find_token(
+        &mut self,
+        user: UserId,
+        id: TokenId,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let row = api_tokens::table
             .filter(api_tokens::id.eq(id.uuid()))
             .filter(api_tokens::user_id.eq(user.uuid()))
@@ -130,18 +147,27 @@ impl Repo for PgRepo<'_> {
         Ok(row.map(TokenRecord::from))
     }
 
-    async fn revoke_token(&mut self, user: UserId, id: TokenId, now: DateTime<Utc>) -> Result<Option<TokenRecord>, StoreError> {
+    async fn revoke_token(
+        &mut self,
+        user: UserId,
+        id: TokenId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         // The first revocation time stands; revoking again changes nothing.
         let revoked_at = diesel::dsl::sql::<st::Nullable<st::Timestamptz>>("coalesce(revoked_at, ")
             .bind::<st::Timestamptz, _>(now)
             .sql(")");
-        let row = diesel::update(api_tokens::table.filter(api_tokens::id.eq(id.uuid())).filter(api_tokens::user_id.eq(user.uuid())))
-            .set(api_tokens::revoked_at.eq(revoked_at))
-            .returning(TokenRow::as_returning())
-            .get_result(&mut *self.conn)
-            .await
-            .optional()
-            .map_err(store_err)?;
+        let row = diesel::update(
+            api_tokens::table
+                .filter(api_tokens::id.eq(id.uuid()))
+                .filter(api_tokens::user_id.eq(user.uuid())),
+        )
+        .set(api_tokens::revoked_at.eq(revoked_at))
+        .returning(TokenRow::as_returning())
+        .get_result(&mut *self.conn)
+        .await
+        .optional()
+        .map_err(store_err)?;
         Ok(row.map(TokenRecord::from))
     }
 
@@ -161,7 +187,11 @@ impl Repo for PgRepo<'_> {
         Ok(())
     }
 
-    async fn session_by_hash(&mut self, hash: &TokenHash, now: DateTime<Utc>) -> Result<Option<(SessionRecord, User)>, StoreError> {
+    async fn session_by_hash(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
         let row = sessions::table
             .inner_join(users::table)
             .filter(sessions::secret_hash.eq(&hash.0[..]))
@@ -171,7 +201,8 @@ impl Repo for PgRepo<'_> {
             .await
             .optional()
             .map_err(store_err)?;
-        row.map(|(s, u)| Ok((s.into_record()?, u.into_user()?))).transpose()
+        row.map(|(s, u)| Ok((s.into_record()?, u.into_user()?)))
+            .transpose()
     }
 
     async fn delete_session(&mut self, hash: &TokenHash) -> Result<(), StoreError> {
@@ -195,7 +226,10 @@ impl Repo for PgRepo<'_> {
 
     async fn save_profile(&mut self, user: UserId, profile: &Profile) -> Result<(), StoreError> {
         let n = diesel::update(profiles::table.find(user.uuid()))
-            .set((ProfileWrite::new(user, profile), profiles::updated_at.eq(diesel::dsl::now)))
+            .set((
+                ProfileWrite::new(user, profile),
+                profiles::updated_at.eq(diesel::dsl::now),
+            ))
             .execute(&mut *self.conn)
             .await
             .map_err(store_err)?;
@@ -209,7 +243,10 @@ impl Repo for PgRepo<'_> {
         let row: Option<(Option<String>, Option<serde_json::Value>)> = users::table
             .left_join(settings::table)
             .filter(users::id.eq(user.uuid()))
-            .select((settings::timezone.nullable(), settings::notifications.nullable()))
+            .select((
+                settings::timezone.nullable(),
+                settings::notifications.nullable(),
+            ))
             .first(&mut *self.conn)
             .await
             .optional()
@@ -224,10 +261,17 @@ impl Repo for PgRepo<'_> {
     async fn save_settings(&mut self, user: UserId, s: &Settings) -> Result<(), StoreError> {
         let notifications = notifications_json(s)?;
         diesel::insert_into(settings::table)
-            .values((settings::user_id.eq(user.uuid()), settings::timezone.eq(&s.timezone), settings::notifications.eq(&notifications)))
+            .values((
+                settings::user_id.eq(user.uuid()),
+                settings::timezone.eq(&s.timezone),
+                settings::notifications.eq(&notifications),
+            ))
             .on_conflict(settings::user_id)
             .do_update()
-            .set((settings::timezone.eq(excluded(settings::timezone)), settings::notifications.eq(excluded(settings::notifications))))
+            .set((
+                settings::timezone.eq(excluded(settings::timezone)),
+                settings::notifications.eq(excluded(settings::notifications)),
+            ))
             .execute(&mut *self.conn)
             .await
             .map_err(store_err)?;
@@ -257,9 +301,53 @@ impl Repo for PgRepo<'_> {
         Ok(())
     }
 
-    async fn complete_idempotency(&mut self, scope: &IdempotencyScope, response: &SavedResponse, _now: DateTime<Utc>) -> Result<(), StoreError> {
-        let status = i16::try_from(response.status)
-            .map_err(|_| StoreError::Unavailable(format!("response status {} does not fit", response.status)))?;
+    async fn set_rate_limit(
+        &mut self,
+        user: UserId,
+        class: RateClass,
+        per_minute: Option<u32>,
+    ) -> Result<(), StoreError> {
+        use rate_limit_overrides::dsl as o;
+        match per_minute {
+            Some(n) => {
+                let n = i32::try_from(n)
+                    .map_err(|_| StoreError::Unavailable(format!("override {n} out of range")))?;
+                diesel::insert_into(o::rate_limit_overrides)
+                    .values((
+                        o::user_id.eq(user.uuid()),
+                        o::class.eq(class.as_str()),
+                        o::per_minute.eq(n),
+                    ))
+                    .on_conflict((o::user_id, o::class))
+                    .do_update()
+                    .set(o::per_minute.eq(excluded(o::per_minute)))
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(store_err)?;
+            }
+            None => {
+                diesel::delete(
+                    o::rate_limit_overrides
+                        .filter(o::user_id.eq(user.uuid()))
+                        .filter(o::class.eq(class.as_str())),
+                )
+                .execute(&mut *self.conn)
+                .await
+                .map_err(store_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete_idempotency(
+        &mut self,
+        scope: &IdempotencyScope,
+        response: &SavedResponse,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let status = i16::try_from(response.status).map_err(|_| {
+            StoreError::Unavailable(format!("response status {} does not fit", response.status))
+        })?;
         let n = diesel::update(
             idempotency_keys::table
                 .filter(idempotency_keys::user_id.eq(scope.user_id.uuid()))
@@ -274,7 +362,9 @@ impl Repo for PgRepo<'_> {
         .await
         .map_err(store_err)?;
         if n == 0 {
-            return Err(StoreError::Unavailable("idempotency key was not claimed".into()));
+            return Err(StoreError::Unavailable(
+                "idempotency key was not claimed".into(),
+            ));
         }
         Ok(())
     }

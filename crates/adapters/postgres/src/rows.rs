@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use jobby_domain::model::account::{AccountType, Email, User};
 use jobby_domain::model::ids::{SessionId, TokenId, UserId};
 use jobby_domain::model::profile::{Channels, Profile, Settings};
+use jobby_domain::model::ratelimit::{Overrides, RateClass};
 use jobby_domain::model::scopes::{Scope, ScopeSet};
 use jobby_domain::model::session::SessionRecord;
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord};
@@ -68,7 +69,8 @@ impl Failure {
 }
 
 fn account_type(s: &str) -> Result<AccountType, StoreError> {
-    s.parse().map_err(|()| corrupt(format_args!("account type {s:?}")))
+    s.parse()
+        .map_err(|()| corrupt(format_args!("account type {s:?}")))
 }
 
 /// Scope names as stored. A name this build does not know is dropped (with a warning):
@@ -93,7 +95,13 @@ pub(crate) fn scope_names(scopes: &ScopeSet) -> Vec<&'static str> {
 /// CIDRs as stored. An unreadable entry is an error, not skipped: dropping it could turn a
 /// restrictive list into an empty one, which allows every address.
 pub(crate) fn allowlist(cidrs: Vec<String>) -> Result<Vec<IpNet>, StoreError> {
-    cidrs.iter().map(|c| c.parse().map_err(|_| corrupt(format_args!("allowlist entry {c:?}")))).collect()
+    cidrs
+        .iter()
+        .map(|c| {
+            c.parse()
+                .map_err(|_| corrupt(format_args!("allowlist entry {c:?}")))
+        })
+        .collect()
 }
 
 pub(crate) fn allowlist_strings(cidrs: &[IpNet]) -> Vec<String> {
@@ -101,7 +109,9 @@ pub(crate) fn allowlist_strings(cidrs: &[IpNet]) -> Vec<String> {
 }
 
 fn hash32(bytes: Vec<u8>, what: &str) -> Result<TokenHash, StoreError> {
-    <[u8; 32]>::try_from(bytes).map(TokenHash).map_err(|b| corrupt(format_args!("{what} of {} bytes", b.len())))
+    <[u8; 32]>::try_from(bytes)
+        .map(TokenHash)
+        .map_err(|b| corrupt(format_args!("{what} of {} bytes", b.len())))
 }
 
 #[derive(Queryable, Selectable)]
@@ -181,14 +191,21 @@ impl From<ProfileRow> for Profile {
     }
 }
 
-pub(crate) fn settings_from(timezone: String, notifications: serde_json::Value) -> Result<Settings, StoreError> {
-    let notifications: BTreeMap<String, Channels> =
-        serde_json::from_value(notifications).map_err(|e| corrupt(format_args!("notification settings: {e}")))?;
-    Ok(Settings { timezone, notifications })
+pub(crate) fn settings_from(
+    timezone: String,
+    notifications: serde_json::Value,
+) -> Result<Settings, StoreError> {
+    let notifications: BTreeMap<String, Channels> = serde_json::from_value(notifications)
+        .map_err(|e| corrupt(format_args!("notification settings: {e}")))?;
+    Ok(Settings {
+        timezone,
+        notifications,
+    })
 }
 
 pub(crate) fn notifications_json(settings: &Settings) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(&settings.notifications).map_err(|e| StoreError::Unavailable(format!("encoding notification settings: {e}")))
+    serde_json::to_value(&settings.notifications)
+        .map_err(|e| StoreError::Unavailable(format!("encoding notification settings: {e}")))
 }
 
 #[derive(Queryable, Selectable)]
@@ -262,6 +279,22 @@ pub(crate) struct PrincipalRow {
     expires_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = st::Array<st::Text>)]
     ip_allowlist: Vec<String>,
+    /// `class=per_minute` pairs.
+    #[diesel(sql_type = st::Array<st::Text>)]
+    rate_limits: Vec<String>,
+}
+
+fn overrides(pairs: Vec<String>) -> Result<Overrides, StoreError> {
+    let mut o = Overrides::default();
+    for pair in pairs {
+        let parsed = pair
+            .split_once('=')
+            .and_then(|(c, n)| Some((c.parse::<RateClass>().ok()?, n.parse::<u32>().ok()?)));
+        let (class, n) =
+            parsed.ok_or_else(|| corrupt(format_args!("rate-limit override {pair:?}")))?;
+        o.set(class, Some(n));
+    }
+    Ok(o)
 }
 
 impl PrincipalRow {
@@ -273,6 +306,7 @@ impl PrincipalRow {
             scopes: scope_set(self.scopes),
             expires_at: self.expires_at,
             allowlist: allowlist(self.ip_allowlist)?,
+            rate_limits: overrides(self.rate_limits)?,
         })
     }
 }

@@ -73,10 +73,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limit_overrides (user_id, class) {
+        user_id -> Uuid,
+        class -> Text,
+        per_minute -> Int4,
+    }
+}
+
+diesel::joinable!(rate_limit_overrides -> users (user_id));
 diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(settings -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, profiles, settings, api_tokens, sessions, idempotency_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    profiles,
+    settings,
+    api_tokens,
+    sessions,
+    idempotency_keys,
+    rate_limit_overrides,
+);

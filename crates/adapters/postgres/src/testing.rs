@@ -50,7 +50,10 @@ pub fn services_required() -> bool {
 
 /// The administrative URL test databases are created through.
 pub fn admin_url() -> String {
-    std::env::var(DATABASE_URL_VAR).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+    std::env::var(DATABASE_URL_VAR)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
 }
 
 /// The template for the migrations this crate embeds.
@@ -71,7 +74,10 @@ pub fn database_url(url: &str, database: &str) -> String {
 pub async fn try_fresh_database_url() -> Result<String, TestDbError> {
     static TEMPLATE: OnceCell<Result<String, TestDbError>> = OnceCell::const_new();
     let admin = admin_url();
-    let template = TEMPLATE.get_or_init(|| prepare_template(admin.clone())).await.clone()?;
+    let template = TEMPLATE
+        .get_or_init(|| prepare_template(admin.clone()))
+        .await
+        .clone()?;
     let name = format!("{CLONE_PREFIX}{}", Uuid::now_v7().simple());
     let mut conn = connect_admin(&admin).await?;
     let create = format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#);
@@ -81,7 +87,9 @@ pub async fn try_fresh_database_url() -> Result<String, TestDbError> {
         tracing::warn!(error = %first, "cloning the test template failed; rebuilding it");
         let template = prepare_template(admin.clone()).await?;
         let create = format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#);
-        conn.batch_execute(&create).await.map_err(|e| failed(format_args!("{create}: {e} (first attempt: {first})")))?;
+        conn.batch_execute(&create)
+            .await
+            .map_err(|e| failed(format_args!("{create}: {e} (first attempt: {first})")))?;
     }
     Ok(database_url(&admin, &name))
 }
@@ -90,7 +98,9 @@ pub async fn try_fresh_database_url() -> Result<String, TestDbError> {
 pub async fn fresh_database_url() -> String {
     match try_fresh_database_url().await {
         Ok(url) => url,
-        Err(e) => panic!("{e} (set {DATABASE_URL_VAR} to the URL of a Postgres role that may create databases)"),
+        Err(e) => panic!(
+            "{e} (set {DATABASE_URL_VAR} to the URL of a Postgres role that may create databases)"
+        ),
     }
 }
 
@@ -100,15 +110,22 @@ pub async fn fresh_database_url_or_skip() -> Option<String> {
     match try_fresh_database_url().await {
         Ok(url) => Some(url),
         Err(e @ TestDbError::Unreachable { .. }) if !services_required() => {
-            eprintln!("SKIPPED: postgres unreachable ({e}); set {REQUIRE_SERVICES_VAR}=1 to make this a failure");
+            eprintln!(
+                "SKIPPED: postgres unreachable ({e}); set {REQUIRE_SERVICES_VAR}=1 to make this a failure"
+            );
             None
         }
-        Err(e) => panic!("{e} (set {DATABASE_URL_VAR} to the URL of a Postgres role that may create databases)"),
+        Err(e) => panic!(
+            "{e} (set {DATABASE_URL_VAR} to the URL of a Postgres role that may create databases)"
+        ),
     }
 }
 
 async fn connect_admin(url: &str) -> Result<AsyncPgConnection, TestDbError> {
-    let unreachable = |reason: String| TestDbError::Unreachable { url: url.to_owned(), reason };
+    let unreachable = |reason: String| TestDbError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
     match tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(url)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
@@ -126,48 +143,88 @@ struct DatabaseName {
 async fn prepare_template(admin: String) -> Result<String, TestDbError> {
     let template = template_name();
     let mut conn = connect_admin(&admin).await?;
-    sql_query("SELECT pg_advisory_lock($1)").bind::<st::BigInt, _>(TEMPLATE_LOCK).execute(&mut conn).await.map_err(failed)?;
+    sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<st::BigInt, _>(TEMPLATE_LOCK)
+        .execute(&mut conn)
+        .await
+        .map_err(failed)?;
     let result = prepare_locked(&mut conn, &admin, &template).await;
-    let unlocked = sql_query("SELECT pg_advisory_unlock($1)").bind::<st::BigInt, _>(TEMPLATE_LOCK).execute(&mut conn).await;
+    let unlocked = sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<st::BigInt, _>(TEMPLATE_LOCK)
+        .execute(&mut conn)
+        .await;
     result?;
     unlocked.map_err(failed)?;
     Ok(template)
 }
 
-async fn prepare_locked(conn: &mut AsyncPgConnection, admin: &str, template: &str) -> Result<(), TestDbError> {
-    let names: Vec<String> = sql_query(r"SELECT datname FROM pg_database WHERE datname LIKE 'jobby\_%'")
-        .load::<DatabaseName>(conn)
-        .await
-        .map_err(failed)?
-        .into_iter()
-        .map(|d| d.datname)
-        .collect();
+async fn prepare_locked(
+    conn: &mut AsyncPgConnection,
+    admin: &str,
+    template: &str,
+) -> Result<(), TestDbError> {
+    let names: Vec<String> =
+        sql_query(r"SELECT datname FROM pg_database WHERE datname LIKE 'jobby\_%'")
+            .load::<DatabaseName>(conn)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|d| d.datname)
+            .collect();
 
     if !names.iter().any(|n| n == template) {
         let building = format!("{template}_building");
-        conn.batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#)).await.map_err(failed)?;
-        conn.batch_execute(&format!(r#"CREATE DATABASE "{building}""#)).await.map_err(failed)?;
-        crate::run_migrations(&database_url(admin, &building)).await.map_err(failed)?;
-        conn.batch_execute(&format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#)).await.map_err(failed)?;
-        // Nobody connects to the template, so cloning it never finds it busy.
-        conn.batch_execute(&format!(r#"ALTER DATABASE "{template}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"#))
+        conn.batch_execute(&format!(
+            r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#
+        ))
+        .await
+        .map_err(failed)?;
+        conn.batch_execute(&format!(r#"CREATE DATABASE "{building}""#))
             .await
             .map_err(failed)?;
+        crate::run_migrations(&database_url(admin, &building))
+            .await
+            .map_err(failed)?;
+        conn.batch_execute(&format!(
+            r#"ALTER DATABASE "{building}" RENAME TO "{template}""#
+        ))
+        .await
+        .map_err(failed)?;
+        // Nobody connects to the template, so cloning it never finds it busy.
+        conn.batch_execute(&format!(
+            r#"ALTER DATABASE "{template}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"#
+        ))
+        .await
+        .map_err(failed)?;
         // Templates of other migration sets are no longer needed.
-        for old in names.iter().filter(|n| n.starts_with(TEMPLATE_PREFIX) && *n != template) {
-            let _ = conn.batch_execute(&format!(r#"ALTER DATABASE "{old}" WITH IS_TEMPLATE false"#)).await;
-            if let Err(e) = conn.batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{old}" WITH (FORCE)"#)).await {
+        for old in names
+            .iter()
+            .filter(|n| n.starts_with(TEMPLATE_PREFIX) && *n != template)
+        {
+            let _ = conn
+                .batch_execute(&format!(r#"ALTER DATABASE "{old}" WITH IS_TEMPLATE false"#))
+                .await;
+            if let Err(e) = conn
+                .batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{old}" WITH (FORCE)"#))
+                .await
+            {
                 tracing::warn!(database = %old, error = %e, "could not drop an old test template");
             }
         }
     }
 
     // Clones left over from earlier runs.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     for name in &names {
-        let Some(age) = clone_age(name, now) else { continue };
+        let Some(age) = clone_age(name, now) else {
+            continue;
+        };
         if age > STALE_CLONE_AGE
-            && let Err(e) = conn.batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await
+            && let Err(e) = conn
+                .batch_execute(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                .await
         {
             tracing::warn!(database = %name, error = %e, "could not drop an old test database");
         }
@@ -188,10 +245,22 @@ mod tests {
 
     #[test]
     fn database_urls_swap_only_the_name() {
-        assert_eq!(database_url("postgres://postgres@127.0.0.1:5432/postgres", "x"), "postgres://postgres@127.0.0.1:5432/x");
-        assert_eq!(database_url("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
-        assert_eq!(database_url("postgres://h:5432", "x"), "postgres://h:5432/x");
-        assert_eq!(database_url("postgres://h?application_name=t", "x"), "postgres://h/x?application_name=t");
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            database_url("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            database_url("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
+        assert_eq!(
+            database_url("postgres://h?application_name=t", "x"),
+            "postgres://h/x?application_name=t"
+        );
     }
 
     #[test]

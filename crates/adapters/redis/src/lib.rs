@@ -65,10 +65,13 @@ impl RedisRateLimiter {
     /// `key_prefix`, so several deployments or test runs can share one Redis.
     pub async fn connect(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config()))
-            .await
-            .map_err(|_| unavailable(format_args!("no connection within {CALL_DEADLINE:?}")))?
-            .map_err(unavailable)?;
+        let conn = tokio::time::timeout(
+            CALL_DEADLINE,
+            ConnectionManager::new_with_config(client, config()),
+        )
+        .await
+        .map_err(|_| unavailable(format_args!("no connection within {CALL_DEADLINE:?}")))?
+        .map_err(unavailable)?;
         Ok(Self::with_connection(conn, key_prefix))
     }
 
@@ -77,12 +80,17 @@ impl RedisRateLimiter {
     /// runtime.
     pub fn connect_lazy(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = ConnectionManager::new_lazy_with_config(client, config()).map_err(unavailable)?;
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config()).map_err(unavailable)?;
         Ok(Self::with_connection(conn, key_prefix))
     }
 
     fn with_connection(conn: ConnectionManager, key_prefix: impl Into<String>) -> Self {
-        RedisRateLimiter { conn, prefix: key_prefix.into(), script: Script::new(GCRA_LUA) }
+        RedisRateLimiter {
+            conn,
+            prefix: key_prefix.into(),
+            script: Script::new(GCRA_LUA),
+        }
     }
 
     pub fn key_prefix(&self) -> &str {
@@ -90,10 +98,14 @@ impl RedisRateLimiter {
     }
 }
 
-async fn within_deadline<T>(fut: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+async fn within_deadline<T>(
+    fut: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
     match tokio::time::timeout(CALL_DEADLINE, fut).await {
         Ok(result) => result.map_err(unavailable),
-        Err(_) => Err(unavailable(format_args!("no answer within {CALL_DEADLINE:?}"))),
+        Err(_) => Err(unavailable(format_args!(
+            "no answer within {CALL_DEADLINE:?}"
+        ))),
     }
 }
 
@@ -109,11 +121,14 @@ impl RateLimiter for RedisRateLimiter {
         // EVALSHA, loading the script first if Redis does not have it.
         let (allowed, remaining, reset_after_ms, retry_after_ms): (i64, i64, i64, i64) =
             within_deadline(call.invoke_async(&mut conn)).await?;
-        let non_negative = |v: i64| u64::try_from(v).map_err(|_| unavailable(format_args!("unexpected script result {v}")));
+        let non_negative = |v: i64| {
+            u64::try_from(v).map_err(|_| unavailable(format_args!("unexpected script result {v}")))
+        };
         Ok(Decision {
             allowed: allowed == 1,
             limit: quota.limit,
-            remaining: u32::try_from(remaining).map_err(|_| unavailable(format_args!("unexpected remaining {remaining}")))?,
+            remaining: u32::try_from(remaining)
+                .map_err(|_| unavailable(format_args!("unexpected remaining {remaining}")))?,
             reset_after_ms: non_negative(reset_after_ms)?,
             retry_after_ms: non_negative(retry_after_ms)?,
         })
@@ -140,11 +155,15 @@ mod contract {
     use super::RedisRateLimiter;
 
     fn redis_url() -> String {
-        std::env::var("JOBBY_TEST_REDIS_URL").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "redis://127.0.0.1:6379".into())
+        std::env::var("JOBBY_TEST_REDIS_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
     }
 
     fn services_required() -> bool {
-        std::env::var("JOBBY_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        std::env::var("JOBBY_REQUIRE_SERVICES")
+            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
     }
 
     /// A limiter with a key prefix of its own, or `None` (after a loud line) when Redis is
@@ -155,7 +174,9 @@ mod contract {
         match RedisRateLimiter::connect(&url, prefix).await {
             Ok(limiter) => Some(limiter),
             Err(e) if !services_required() => {
-                eprintln!("SKIPPED: redis unreachable at {url} ({e}); set JOBBY_REQUIRE_SERVICES=1 to make this a failure");
+                eprintln!(
+                    "SKIPPED: redis unreachable at {url} ({e}); set JOBBY_REQUIRE_SERVICES=1 to make this a failure"
+                );
                 None
             }
             Err(e) => panic!("redis unreachable at {url}: {e} (set JOBBY_TEST_REDIS_URL)"),
@@ -176,26 +197,49 @@ mod contract {
         let started = Instant::now();
         let outcome = match RedisRateLimiter::connect("redis://127.0.0.1:1", "jobby-test:").await {
             Err(e) => Err(e),
-            Ok(limiter) => limiter.check(&bucket("x"), Quota::per_minute(1)).await.map(|_| ()),
+            Ok(limiter) => limiter
+                .check(&bucket("x"), Quota::per_minute(1))
+                .await
+                .map(|_| ()),
         };
-        assert!(matches!(outcome, Err(StoreError::Unavailable(_))), "{outcome:?}");
-        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
 
         // A lazily connected limiter fails each call just as fast.
         let lazy = RedisRateLimiter::connect_lazy("redis://127.0.0.1:1", "jobby-test:").unwrap();
         let started = Instant::now();
-        assert!(matches!(lazy.check(&bucket("x"), Quota::per_minute(1)).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            lazy.check(&bucket("x"), Quota::per_minute(1)).await,
+            Err(StoreError::Unavailable(_))
+        ));
         assert!(matches!(lazy.ping().await, Err(StoreError::Unavailable(_))));
-        assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     fn bucket(subject: &str) -> BucketKey {
-        BucketKey { class: "cost", subject: subject.to_owned(), route: "GET /api/v1/x".into() }
+        BucketKey {
+            class: "cost",
+            subject: subject.to_owned(),
+            route: "GET /api/v1/x".into(),
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_script_answers_as_the_pure_rule_and_expires_the_bucket() {
-        let Some(limiter) = connect_or_skip().await else { return };
+        let Some(limiter) = connect_or_skip().await else {
+            return;
+        };
         limiter.ping().await.unwrap();
         let q = Quota::per_minute(4);
         let key = bucket("tok_script");
@@ -208,14 +252,24 @@ mod contract {
             tat = next;
             assert_eq!(got.allowed, want.allowed);
             assert_eq!(got.remaining, want.remaining);
-            assert!(got.reset_after_ms.abs_diff(want.reset_after_ms) < 1_000, "{got:?} vs {want:?}");
-            assert!(got.retry_after_ms.abs_diff(want.retry_after_ms) < 1_000, "{got:?} vs {want:?}");
+            assert!(
+                got.reset_after_ms.abs_diff(want.reset_after_ms) < 1_000,
+                "{got:?} vs {want:?}"
+            );
+            assert!(
+                got.retry_after_ms.abs_diff(want.retry_after_ms) < 1_000,
+                "{got:?} vs {want:?}"
+            );
         }
         // The bucket's key lives exactly as long as it matters.
         let client = redis::Client::open(redis_url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let full_key = format!("{}{}", limiter.key_prefix(), key.to_key_string());
-        let ttl: i64 = redis::cmd("PTTL").arg(&full_key).query_async(&mut conn).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&full_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         assert!((59_000..=60_000).contains(&ttl), "ttl {ttl}");
     }
 }

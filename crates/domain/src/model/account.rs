@@ -4,7 +4,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 
@@ -64,7 +66,11 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..");
-        if local.is_empty() || !domain_ok || s.chars().any(|c| c.is_whitespace() || c.is_control()) || domain.contains('@') {
+        if local.is_empty()
+            || !domain_ok
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            || domain.contains('@')
+        {
             return Err("must be an email address");
         }
         Ok(Email(s))
@@ -141,8 +147,20 @@ mod tests {
 
     #[test]
     fn emails_normalise_and_validate() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -154,7 +172,11 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("wrong horse battery", &h));
         assert!(!verify_password("anything", "not a phc string"));
-        assert_ne!(h, hash_password("correct horse battery"), "salt must differ");
+        assert_ne!(
+            h,
+            hash_password("correct horse battery"),
+            "salt must differ"
+        );
     }
 
     #[test]

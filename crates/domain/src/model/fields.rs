@@ -39,7 +39,10 @@ pub fn check_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize
         errors.add(field, "must not be empty");
     } else if value.chars().count() > max {
         errors.add(field, format!("must be at most {max} characters"));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
         errors.add(field, "must not contain control characters");
     }
 }

@@ -94,16 +94,31 @@ mod tests {
         assert!(parse_key(k).is_some());
         assert_eq!(parse_key(&format!("\"{k}\"")), parse_key(k));
         assert!(parse_key(&format!("\"{k}")).is_none());
-        assert!(parse_key("0190f1a2-0000-7000-8000-000000000000").is_none(), "v7 is not v4");
-        assert!(parse_key("550e8400e29b41d4a716446655440000").is_none(), "hyphens required");
+        assert!(
+            parse_key("0190f1a2-0000-7000-8000-000000000000").is_none(),
+            "v7 is not v4"
+        );
+        assert!(
+            parse_key("550e8400e29b41d4a716446655440000").is_none(),
+            "hyphens required"
+        );
         assert!(parse_key("hello").is_none());
         assert!(parse_key("").is_none());
     }
 
     #[test]
     fn fingerprints_separate_fields() {
-        assert_ne!(Fingerprint::of("POST", "/a", "b", b""), Fingerprint::of("POST", "/ab", "", b""));
-        assert_ne!(Fingerprint::of("POST", "/a", "", b"{}"), Fingerprint::of("POST", "/a", "", b"{ }"));
-        assert_eq!(Fingerprint::of("PUT", "/a", "", b"x"), Fingerprint::of("PUT", "/a", "", b"x"));
+        assert_ne!(
+            Fingerprint::of("POST", "/a", "b", b""),
+            Fingerprint::of("POST", "/ab", "", b"")
+        );
+        assert_ne!(
+            Fingerprint::of("POST", "/a", "", b"{}"),
+            Fingerprint::of("POST", "/a", "", b"{ }")
+        );
+        assert_eq!(
+            Fingerprint::of("PUT", "/a", "", b"x"),
+            Fingerprint::of("PUT", "/a", "", b"x")
+        );
     }
 }

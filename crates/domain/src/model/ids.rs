@@ -119,7 +119,11 @@ mod tests {
         assert!(a.to_uppercase().parse::<UserId>().is_err());
         assert!(a[..a.len() - 1].parse::<UserId>().is_err());
         assert!("usr_".parse::<UserId>().is_err());
-        assert!("usr_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz".parse::<UserId>().is_err());
+        assert!(
+            "usr_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+                .parse::<UserId>()
+                .is_err()
+        );
         assert!("".parse::<UserId>().is_err());
     }
 }

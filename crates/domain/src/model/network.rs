@@ -14,7 +14,9 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     if !is_trusted(&peer) {
         return peer;
     }
-    let Some(xff) = forwarded_for else { return peer };
+    let Some(xff) = forwarded_for else {
+        return peer;
+    };
     let mut hops = xff.split(',').map(str::trim).rev();
     let mut last_trusted = peer;
     for hop in hops.by_ref() {
@@ -49,7 +51,9 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
     if let Ok(net) = s.parse::<IpNet>() {
         return Some(net.trunc());
     }
-    s.parse::<IpAddr>().ok().map(|ip| IpNet::from(canonical(ip)))
+    s.parse::<IpAddr>()
+        .ok()
+        .map(|ip| IpNet::from(canonical(ip)))
 }
 
 #[cfg(test)]
@@ -63,16 +67,31 @@ mod tests {
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let trusted = vec![parse_cidr("10.0.0.0/8").unwrap()];
-        assert_eq!(client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"));
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("1.2.3.4"), &trusted), ip("1.2.3.4"));
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted), ip("1.2.3.4"));
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("garbage"), &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("1.2.3.4"), &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("garbage"), &trusted),
+            ip("10.0.0.2")
+        );
         assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
     }
 
     #[test]
     fn allowlists() {
-        let list = vec![parse_cidr("192.0.2.0/24").unwrap(), parse_cidr("2001:db8::1").unwrap()];
+        let list = vec![
+            parse_cidr("192.0.2.0/24").unwrap(),
+            parse_cidr("2001:db8::1").unwrap(),
+        ];
         assert!(allowed(&list, ip("192.0.2.77")));
         assert!(allowed(&list, ip("::ffff:192.0.2.77")));
         assert!(allowed(&list, ip("2001:db8::1")));

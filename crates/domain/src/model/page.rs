@@ -32,7 +32,10 @@ pub enum PageError {
 }
 
 impl<I: std::str::FromStr> PageRequest<I> {
-    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, (&'static str, PageError)> {
+    pub fn parse(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Self, (&'static str, PageError)> {
         let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(s) => match s.parse::<u32>() {
@@ -43,7 +46,9 @@ impl<I: std::str::FromStr> PageRequest<I> {
         let after = match cursor {
             None | Some("") => None,
             Some(c) => {
-                let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| ("cursor", PageError::Cursor))?;
+                let raw = URL_SAFE_NO_PAD
+                    .decode(c)
+                    .map_err(|_| ("cursor", PageError::Cursor))?;
                 let s = String::from_utf8(raw).map_err(|_| ("cursor", PageError::Cursor))?;
                 Some(s.parse::<I>().map_err(|_| ("cursor", PageError::Cursor))?)
             }
@@ -57,12 +62,24 @@ impl<T> Page<T> {
     pub fn from_overfetch(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> String) -> Self {
         let has_more = items.len() > limit as usize;
         items.truncate(limit as usize);
-        let next_cursor = if has_more { items.last().map(|last| URL_SAFE_NO_PAD.encode(id_of(last))) } else { None };
-        Page { data: items, has_more, next_cursor }
+        let next_cursor = if has_more {
+            items.last().map(|last| URL_SAFE_NO_PAD.encode(id_of(last)))
+        } else {
+            None
+        };
+        Page {
+            data: items,
+            has_more,
+            next_cursor,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { data: self.data.into_iter().map(f).collect(), has_more: self.has_more, next_cursor: self.next_cursor }
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            has_more: self.has_more,
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -78,7 +95,12 @@ mod tests {
         assert!(PageRequest::<TokenId>::parse(Some("0"), None).is_err());
         assert!(PageRequest::<TokenId>::parse(Some("101"), None).is_err());
         assert!(PageRequest::<TokenId>::parse(Some("abc"), None).is_err());
-        assert_eq!(PageRequest::<TokenId>::parse(None, Some("!!")).unwrap_err().0, "cursor");
+        assert_eq!(
+            PageRequest::<TokenId>::parse(None, Some("!!"))
+                .unwrap_err()
+                .0,
+            "cursor"
+        );
         let ids: Vec<TokenId> = (0..3).map(|_| TokenId::new()).collect();
         let page = Page::from_overfetch(ids.clone(), 2, |i| i.to_string());
         assert!(page.has_more);

@@ -73,10 +73,14 @@ impl ProfilePatch {
             for (i, l) in links.iter().enumerate() {
                 let ok = (l.starts_with("https://") || l.starts_with("http://"))
                     && l.len() <= LINK_MAX
-                    && l.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+                    && l.split_once("://")
+                        .is_some_and(|(_, rest)| !rest.is_empty())
                     && !l.chars().any(|c| c.is_whitespace() || c.is_control());
                 if !ok {
-                    e.add(format!("links[{i}]"), "must be an http(s) URL of at most 500 characters");
+                    e.add(
+                        format!("links[{i}]"),
+                        "must be an http(s) URL of at most 500 characters",
+                    );
                 }
             }
         }
@@ -139,7 +143,15 @@ impl Default for Settings {
             timezone: "UTC".into(),
             notifications: NOTIFICATION_EVENTS
                 .iter()
-                .map(|e| ((*e).to_owned(), Channels { email: true, push: true }))
+                .map(|e| {
+                    (
+                        (*e).to_owned(),
+                        Channels {
+                            email: true,
+                            push: true,
+                        },
+                    )
+                })
                 .collect(),
         }
     }
@@ -155,14 +167,20 @@ pub struct SettingsPatch {
 impl SettingsPatch {
     pub fn apply(self, settings: &mut Settings) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        if let Some(tz) = &self.timezone {
-            if tz.parse::<chrono_tz::Tz>().is_err() {
-                e.add("timezone", "must be an IANA time zone name, like Europe/Berlin or UTC");
-            }
+        if let Some(tz) = &self.timezone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            e.add(
+                "timezone",
+                "must be an IANA time zone name, like Europe/Berlin or UTC",
+            );
         }
         for key in self.notifications.keys() {
             if !NOTIFICATION_EVENTS.contains(&key.as_str()) {
-                e.add(format!("notifications.{key}"), "is not a notification event type");
+                e.add(
+                    format!("notifications.{key}"),
+                    "is not a notification event type",
+                );
             }
         }
         e.into_result()?;
@@ -170,7 +188,10 @@ impl SettingsPatch {
             settings.timezone = tz;
         }
         for (key, (email, push)) in self.notifications {
-            let c = settings.notifications.entry(key).or_insert(Channels { email: true, push: true });
+            let c = settings.notifications.entry(key).or_insert(Channels {
+                email: true,
+                push: true,
+            });
             if let Some(v) = email {
                 c.email = v;
             }
@@ -188,7 +209,10 @@ mod tests {
 
     #[test]
     fn profile_patch_validates_everything_before_applying() {
-        let mut p = Profile { name: "Ada".into(), ..Default::default() };
+        let mut p = Profile {
+            name: "Ada".into(),
+            ..Default::default()
+        };
         let patch = ProfilePatch {
             name: Some("".into()),
             links: Some(vec!["ftp://x".into()]),
@@ -197,14 +221,23 @@ mod tests {
             ..Default::default()
         };
         let err = patch.apply(AccountType::Seeker, &mut p).unwrap_err();
-        assert_eq!(err.0.keys().collect::<Vec<_>>(), vec!["company", "links[0]", "name"]);
+        assert_eq!(
+            err.0.keys().collect::<Vec<_>>(),
+            vec!["company", "links[0]", "name"]
+        );
         assert_eq!(p.name, "Ada");
         assert_eq!(p.headline, None, "nothing applied on error");
 
-        let ok = ProfilePatch { headline: Some(Some(" Engineer ".into())), ..Default::default() };
+        let ok = ProfilePatch {
+            headline: Some(Some(" Engineer ".into())),
+            ..Default::default()
+        };
         ok.apply(AccountType::Seeker, &mut p).unwrap();
         assert_eq!(p.headline.as_deref(), Some("Engineer"));
-        let clear = ProfilePatch { headline: Some(None), ..Default::default() };
+        let clear = ProfilePatch {
+            headline: Some(None),
+            ..Default::default()
+        };
         clear.apply(AccountType::Seeker, &mut p).unwrap();
         assert_eq!(p.headline, None);
     }
@@ -212,12 +245,26 @@ mod tests {
     #[test]
     fn settings_patch_merges_channels() {
         let mut s = Settings::default();
-        let mut patch = SettingsPatch { timezone: Some("Europe/Berlin".into()), ..Default::default() };
-        patch.notifications.insert("match.created".into(), (Some(false), None));
+        let mut patch = SettingsPatch {
+            timezone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        };
+        patch
+            .notifications
+            .insert("match.created".into(), (Some(false), None));
         patch.apply(&mut s).unwrap();
         assert_eq!(s.timezone, "Europe/Berlin");
-        assert_eq!(s.notifications["match.created"], Channels { email: false, push: true });
-        let bad = SettingsPatch { timezone: Some("Mars/Olympus".into()), ..Default::default() };
+        assert_eq!(
+            s.notifications["match.created"],
+            Channels {
+                email: false,
+                push: true
+            }
+        );
+        let bad = SettingsPatch {
+            timezone: Some("Mars/Olympus".into()),
+            ..Default::default()
+        };
         assert!(bad.apply(&mut s).is_err());
         assert_eq!(s.timezone, "Europe/Berlin");
     }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// The four classes of SPEC §3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RateClass {
     Read,
     Write,
@@ -13,7 +13,12 @@ pub enum RateClass {
 }
 
 impl RateClass {
-    pub const ALL: [RateClass; 4] = [RateClass::Read, RateClass::Write, RateClass::Cost, RateClass::Anonymous];
+    pub const ALL: [RateClass; 4] = [
+        RateClass::Read,
+        RateClass::Write,
+        RateClass::Cost,
+        RateClass::Anonymous,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +45,54 @@ impl RateClass {
     }
 }
 
+impl std::str::FromStr for RateClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RateClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                format!("`{s}` is not a rate-limit class (read, write, cost, anonymous)")
+            })
+    }
+}
+
+/// An account's own limits per class, set by an operator (for a partner integration or a
+/// load test). The same limiter runs; only the quota differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides([Option<u32>; 4]);
+
+impl Overrides {
+    fn index(class: RateClass) -> usize {
+        RateClass::ALL
+            .iter()
+            .position(|c| *c == class)
+            .expect("every class is in ALL")
+    }
+
+    pub fn get(&self, class: RateClass) -> Option<u32> {
+        self.0[Self::index(class)]
+    }
+
+    pub fn set(&mut self, class: RateClass, per_minute: Option<u32>) {
+        self.0[Self::index(class)] = per_minute;
+    }
+
+    /// The quota for a class: the override, or the class default.
+    pub fn quota(&self, class: RateClass) -> Quota {
+        Quota::per_minute(self.get(class).unwrap_or(class.default_limit()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (RateClass, u32)> + '_ {
+        RateClass::ALL
+            .into_iter()
+            .filter_map(|c| self.get(c).map(|n| (c, n)))
+    }
+}
+
+/// The largest override an operator may set (per minute).
+pub const MAX_OVERRIDE: u32 = 10_000_000;
+
 impl fmt::Display for RateClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -58,7 +111,10 @@ pub struct Quota {
 
 impl Quota {
     pub const fn per_minute(limit: u32) -> Self {
-        Quota { limit, window_ms: WINDOW_MS }
+        Quota {
+            limit,
+            window_ms: WINDOW_MS,
+        }
     }
 
     /// Milliseconds one request occupies in the bucket.
@@ -125,6 +181,21 @@ pub fn gcra(now_ms: u64, tat_ms: u64, quota: Quota) -> (Decision, u64) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn overrides_replace_the_class_default() {
+        let mut o = Overrides::default();
+        assert_eq!(o.quota(RateClass::Read), Quota::per_minute(60));
+        o.set(RateClass::Read, Some(100_000));
+        assert_eq!(o.quota(RateClass::Read), Quota::per_minute(100_000));
+        assert_eq!(o.quota(RateClass::Cost), Quota::per_minute(3));
+        assert_eq!(
+            o.iter().collect::<Vec<_>>(),
+            vec![(RateClass::Read, 100_000)]
+        );
+        assert_eq!("cost".parse::<RateClass>(), Ok(RateClass::Cost));
+        assert!("fast".parse::<RateClass>().is_err());
+    }
 
     #[test]
     fn a_fresh_bucket_allows_exactly_limit_then_denies() {

@@ -96,10 +96,10 @@ pub fn check_grant(account: AccountType, scopes: &ScopeSet) -> Result<(), ScopeG
     if scopes.is_empty() {
         return Err(ScopeGrantError::Empty);
     }
-    if account == AccountType::Seeker {
-        if let Some(s) = scopes.iter().find(|s| s.recruiter_only()) {
-            return Err(ScopeGrantError::RecruiterOnly(*s));
-        }
+    if account == AccountType::Seeker
+        && let Some(s) = scopes.iter().find(|s| s.recruiter_only())
+    {
+        return Err(ScopeGrantError::RecruiterOnly(*s));
     }
     Ok(())
 }
@@ -132,7 +132,10 @@ mod tests {
             Err(ScopeGrantError::RecruiterOnly(Scope::EventsWrite))
         );
         assert_eq!(check_grant(AccountType::Recruiter, &set), Ok(()));
-        assert_eq!(check_grant(AccountType::Recruiter, &ScopeSet::new()), Err(ScopeGrantError::Empty));
+        assert_eq!(
+            check_grant(AccountType::Recruiter, &ScopeSet::new()),
+            Err(ScopeGrantError::Empty)
+        );
         assert!(grantable(AccountType::Seeker).all(|s| !s.recruiter_only()));
         assert_eq!(grantable(AccountType::Recruiter).count(), Scope::ALL.len());
     }

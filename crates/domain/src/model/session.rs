@@ -19,7 +19,11 @@ pub fn lifetime() -> Duration {
 
 /// A random secret of 43 alphanumeric characters (~256 bits).
 pub fn random_secret() -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(43).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(43)
+        .map(char::from)
+        .collect()
 }
 
 pub fn hash_secret(secret: &str) -> TokenHash {

@@ -46,11 +46,14 @@ impl PlainToken {
     /// Accepts a string only when it has the token shape and its checksum matches.
     pub fn parse(s: &str) -> Option<Self> {
         let rest = s.strip_prefix(TOKEN_PREFIX)?;
-        if rest.len() != RANDOM_LEN + CHECKSUM_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if rest.len() != RANDOM_LEN + CHECKSUM_LEN
+            || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return None;
         }
         let (random, checksum) = rest.split_at(RANDOM_LEN);
-        (base62_fixed(crc32fast::hash(random.as_bytes())) == checksum).then(|| PlainToken(s.to_owned()))
+        (base62_fixed(crc32fast::hash(random.as_bytes())) == checksum)
+            .then(|| PlainToken(s.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -107,6 +110,8 @@ pub struct TokenPrincipal {
     pub expires_at: Option<DateTime<Utc>>,
     /// The owner's IP allowlist (empty = any address).
     pub allowlist: Vec<ipnet::IpNet>,
+    /// The owner's rate-limit overrides.
+    pub rate_limits: super::ratelimit::Overrides,
 }
 
 pub const TOKEN_NAME_MAX: usize = 100;

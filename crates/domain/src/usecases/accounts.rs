@@ -7,6 +7,7 @@ use crate::model::account::{self, AccountType, Email, User, check_new_password};
 use crate::model::fields::{FieldErrors, check_text};
 use crate::model::ids::{SessionId, UserId};
 use crate::model::profile::{NAME_MAX, Profile};
+use crate::model::ratelimit::{MAX_OVERRIDE, RateClass};
 use crate::model::session::{self, SessionRecord};
 use crate::ports::{Db, StoreError};
 
@@ -21,20 +22,35 @@ pub struct Signup {
 /// Validates and creates an account with an empty profile.
 pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, Error> {
     let mut e = FieldErrors::new();
-    let email = Email::parse(&input.email).map_err(|m| e.add("email", m)).ok();
+    let email = Email::parse(&input.email)
+        .map_err(|m| e.add("email", m))
+        .ok();
     if let Err(m) = check_new_password(&input.password) {
         e.add("password", m);
     }
     check_text(&mut e, "name", &input.name, NAME_MAX);
-    let account_type = input.account_type.parse::<AccountType>().map_err(|()| e.add("account_type", "must be seeker or recruiter")).ok();
+    let account_type = input
+        .account_type
+        .parse::<AccountType>()
+        .map_err(|()| e.add("account_type", "must be seeker or recruiter"))
+        .ok();
     e.into_result()?;
     let (Some(email), Some(account_type)) = (email, account_type) else {
         unreachable!("validated above")
     };
     // Hash outside the transaction: argon2 is deliberately slow.
     let password_hash = account::hash_password(&input.password);
-    let user = User { id: UserId::new(), email, account_type, password_hash, created_at: now };
-    let profile = Profile { name: input.name.trim().to_owned(), ..Default::default() };
+    let user = User {
+        id: UserId::new(),
+        email,
+        account_type,
+        password_hash,
+        created_at: now,
+    };
+    let profile = Profile {
+        name: input.name.trim().to_owned(),
+        ..Default::default()
+    };
     let created = user.clone();
     db.transaction(move |repo| {
         Box::pin(async move {
@@ -53,10 +69,18 @@ pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, 
 /// password and yields the same error, so the two cannot be told apart.
 pub async fn login(db: &Db, email: &str, password: &str) -> Result<User, Error> {
     let user = match Email::parse(email) {
-        Ok(email) => db.read(move |repo| Box::pin(async move { repo.user_by_email(&email).await.map_err(Error::from) })).await?,
+        Ok(email) => {
+            db.read(move |repo| {
+                Box::pin(async move { repo.user_by_email(&email).await.map_err(Error::from) })
+            })
+            .await?
+        }
         Err(_) => None,
     };
-    let phc = user.as_ref().map_or(account::decoy_hash(), |u| u.password_hash.as_str()).to_owned();
+    let phc = user
+        .as_ref()
+        .map_or(account::decoy_hash(), |u| u.password_hash.as_str())
+        .to_owned();
     let password = password.to_owned();
     let verified = account::verify_password(&password, &phc);
     match user {
@@ -66,7 +90,11 @@ pub async fn login(db: &Db, email: &str, password: &str) -> Result<User, Error> 
 }
 
 /// A new browser session for a user: returns the cookie secret (shown only to the browser).
-pub async fn start_session(db: &Db, user: UserId, now: DateTime<Utc>) -> Result<(String, SessionRecord), Error> {
+pub async fn start_session(
+    db: &Db,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<(String, SessionRecord), Error> {
     let secret = session::random_secret();
     let record = SessionRecord {
         id: SessionId::new(),
@@ -77,20 +105,67 @@ pub async fn start_session(db: &Db, user: UserId, now: DateTime<Utc>) -> Result<
         expires_at: now + session::lifetime(),
     };
     let stored = record.clone();
-    db.transaction(move |repo| Box::pin(async move { repo.insert_session(&stored).await.map_err(Error::from) })).await?;
+    db.transaction(move |repo| {
+        Box::pin(async move { repo.insert_session(&stored).await.map_err(Error::from) })
+    })
+    .await?;
     Ok((secret, record))
 }
 
 /// The session and user behind a cookie secret, if it is live.
-pub async fn resolve_session(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<Option<(SessionRecord, User)>, Error> {
+pub async fn resolve_session(
+    db: &Db,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(SessionRecord, User)>, Error> {
     if secret.is_empty() || secret.len() > 128 {
         return Ok(None);
     }
     let hash = session::hash_secret(secret);
-    db.read(move |repo| Box::pin(async move { repo.session_by_hash(&hash, now).await.map_err(Error::from) })).await
+    db.read(move |repo| {
+        Box::pin(async move { repo.session_by_hash(&hash, now).await.map_err(Error::from) })
+    })
+    .await
 }
 
 pub async fn end_session(db: &Db, secret: &str) -> Result<(), Error> {
     let hash = session::hash_secret(secret);
-    db.transaction(move |repo| Box::pin(async move { repo.delete_session(&hash).await.map_err(Error::from) })).await
+    db.transaction(move |repo| {
+        Box::pin(async move { repo.delete_session(&hash).await.map_err(Error::from) })
+    })
+    .await
+}
+
+/// Sets (or with `None` clears) an account's own limit for one rate-limit class: the
+/// operator's lever for partner integrations and load tests.
+pub async fn set_rate_limit(
+    db: &Db,
+    email: &str,
+    class: &str,
+    per_minute: Option<u32>,
+) -> Result<User, Error> {
+    let mut e = FieldErrors::new();
+    let email = Email::parse(email).map_err(|m| e.add("email", m)).ok();
+    let class = class
+        .parse::<RateClass>()
+        .map_err(|m| e.add("class", m))
+        .ok();
+    if per_minute.is_some_and(|n| n == 0 || n > MAX_OVERRIDE) {
+        e.add(
+            "per_minute",
+            format!("must be between 1 and {MAX_OVERRIDE}"),
+        );
+    }
+    e.into_result()?;
+    let (Some(email), Some(class)) = (email, class) else {
+        unreachable!("validated above")
+    };
+    db.transaction(move |repo| {
+        Box::pin(async move {
+            let user = repo.user_by_email(&email).await?.ok_or(Error::NotFound)?;
+            repo.set_rate_limit(user.id, class, per_minute).await?;
+            Ok(user)
+        })
+    })
+    .await
 }

@@ -36,7 +36,12 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(db: Db, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
-        Authenticator { db, clock, ttl, cache: Mutex::new(HashMap::new()) }
+        Authenticator {
+            db,
+            clock,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub async fn authenticate(&self, raw: &str, ip: IpAddr) -> Result<TokenPrincipal, AuthError> {
@@ -44,9 +49,17 @@ impl Authenticator {
         let hash = token.hash();
         let now = self.clock.now();
         if let Some(p) = self.cached(&hash) {
-            return if p.expires_at.is_none_or(|e| e > now) { Ok(p) } else { Err(AuthError::Invalid) };
+            return if p.expires_at.is_none_or(|e| e > now) {
+                Ok(p)
+            } else {
+                Err(AuthError::Invalid)
+            };
         }
-        let found = self.db.inner().authenticate_token(&hash, now, &ip.to_string()).await?;
+        let found = self
+            .db
+            .inner()
+            .authenticate_token(&hash, now, &ip.to_string())
+            .await?;
         let principal = found.ok_or(AuthError::Invalid)?;
         let mut cache = self.cache.lock().expect("token cache lock");
         if cache.len() >= CACHE_MAX {

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse, is_saved, stale_after};
+use crate::model::idempotency::{
+    Claim, Fingerprint, IdempotencyScope, SavedResponse, is_saved, stale_after,
+};
 use crate::ports::{Db, Repo, StoreError};
 
 /// What running a mutation produced.
@@ -23,13 +25,25 @@ pub enum Outcome {
 
 /// An operation: `Ok` commits its effects, `Err` rolls them back. Either way the response is
 /// what the client sees.
-pub type Operation = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<SavedResponse, SavedResponse>> + Send>;
+pub type Operation = Box<
+    dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<SavedResponse, SavedResponse>>
+        + Send,
+>;
 
-pub async fn run(db: &Db, key: Option<(IdempotencyScope, Fingerprint)>, now: DateTime<Utc>, op: Operation) -> Result<Outcome, StoreError> {
+pub async fn run(
+    db: &Db,
+    key: Option<(IdempotencyScope, Fingerprint)>,
+    now: DateTime<Utc>,
+    op: Operation,
+) -> Result<Outcome, StoreError> {
     let Some((scope, fingerprint)) = key else {
         return plain(db, op).await.map(Outcome::Fresh);
     };
-    match db.inner().claim_idempotency(&scope, &fingerprint, now, now - stale_after()).await? {
+    match db
+        .inner()
+        .claim_idempotency(&scope, &fingerprint, now, now - stale_after())
+        .await?
+    {
         Claim::Replay(saved) => return Ok(Outcome::Replayed(saved)),
         Claim::Mismatch => return Ok(Outcome::KeyReused),
         Claim::InUse => return Ok(Outcome::KeyInUse),
@@ -40,7 +54,9 @@ pub async fn run(db: &Db, key: Option<(IdempotencyScope, Fingerprint)>, now: Dat
             Box::pin(async move {
                 match op(repo).await {
                     Ok(resp) => {
-                        repo.complete_idempotency(&scope, &resp, now).await.map_err(TxFail::Store)?;
+                        repo.complete_idempotency(&scope, &resp, now)
+                            .await
+                            .map_err(TxFail::Store)?;
                         Ok(resp)
                     }
                     Err(resp) => Err(TxFail::Refused(resp)),
@@ -54,8 +70,10 @@ pub async fn run(db: &Db, key: Option<(IdempotencyScope, Fingerprint)>, now: Dat
         // saved, so a replay answers the same.
         Err(TxFail::Refused(resp)) if is_saved(resp.status) => {
             let saved = resp.clone();
-            db.transaction(move |repo| Box::pin(async move { repo.complete_idempotency(&scope, &saved, now).await }))
-                .await?;
+            db.transaction(move |repo| {
+                Box::pin(async move { repo.complete_idempotency(&scope, &saved, now).await })
+            })
+            .await?;
             Ok(Outcome::Fresh(resp))
         }
         Err(TxFail::Refused(resp)) => {
@@ -65,7 +83,9 @@ pub async fn run(db: &Db, key: Option<(IdempotencyScope, Fingerprint)>, now: Dat
         Err(TxFail::Store(e)) => {
             if let Err(release) = db.inner().release_idempotency(&scope).await {
                 // The claim goes stale and is taken over by the next retry.
-                return Err(StoreError::Unavailable(format!("{e}; releasing the key also failed: {release}")));
+                return Err(StoreError::Unavailable(format!(
+                    "{e}; releasing the key also failed: {release}"
+                )));
             }
             Err(e)
         }

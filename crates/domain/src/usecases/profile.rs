@@ -12,14 +12,23 @@ use crate::model::network::{ALLOWLIST_MAX, allowed, parse_cidr};
 use crate::model::profile::{Profile, ProfilePatch, Settings, SettingsPatch};
 use crate::ports::Repo;
 
-pub async fn update_profile(repo: &mut dyn Repo, user: UserId, account: AccountType, patch: ProfilePatch) -> Result<Profile, Error> {
+pub async fn update_profile(
+    repo: &mut dyn Repo,
+    user: UserId,
+    account: AccountType,
+    patch: ProfilePatch,
+) -> Result<Profile, Error> {
     let mut profile = repo.profile(user).await?;
     patch.apply(account, &mut profile)?;
     repo.save_profile(user, &profile).await?;
     Ok(profile)
 }
 
-pub async fn update_settings(repo: &mut dyn Repo, user: UserId, patch: SettingsPatch) -> Result<Settings, Error> {
+pub async fn update_settings(
+    repo: &mut dyn Repo,
+    user: UserId,
+    patch: SettingsPatch,
+) -> Result<Settings, Error> {
     let mut settings = repo.settings(user).await?;
     patch.apply(&mut settings)?;
     repo.save_settings(user, &settings).await?;
@@ -37,20 +46,30 @@ pub fn validate_allowlist(raw: &[String], caller: IpAddr) -> Result<Vec<IpNet>, 
         match parse_cidr(s) {
             Some(n) if !nets.contains(&n) => nets.push(n),
             Some(_) => {}
-            None => e.add(format!("cidrs[{i}]"), "must be an IPv4 or IPv6 address or CIDR block"),
+            None => e.add(
+                format!("cidrs[{i}]"),
+                "must be an IPv4 or IPv6 address or CIDR block",
+            ),
         }
     }
     e.into_result()?;
     if !allowed(&nets, caller) {
         return Err(Error::field(
             "cidrs",
-            format!("would exclude your current address {caller}; include it so you are not locked out"),
+            format!(
+                "would exclude your current address {caller}; include it so you are not locked out"
+            ),
         ));
     }
     Ok(nets)
 }
 
-pub async fn replace_allowlist(repo: &mut dyn Repo, user: UserId, raw: &[String], caller: IpAddr) -> Result<Vec<IpNet>, Error> {
+pub async fn replace_allowlist(
+    repo: &mut dyn Repo,
+    user: UserId,
+    raw: &[String],
+    caller: IpAddr,
+) -> Result<Vec<IpNet>, Error> {
     let nets = validate_allowlist(raw, caller)?;
     repo.save_allowlist(user, &nets).await?;
     Ok(nets)
@@ -67,6 +86,8 @@ mod tests {
         assert!(validate_allowlist(&[], me).unwrap().is_empty());
         let err = validate_allowlist(&["10.0.0.0/8".into()], me).unwrap_err();
         assert!(matches!(err, Error::Validation(f) if f.0["cidrs"].contains("198.51.100.7")));
-        assert!(matches!(validate_allowlist(&["10.0.0.0/99".into()], me), Err(Error::Validation(f)) if f.0.contains_key("cidrs[0]")));
+        assert!(
+            matches!(validate_allowlist(&["10.0.0.0/99".into()], me), Err(Error::Validation(f)) if f.0.contains_key("cidrs[0]"))
+        );
     }
 }

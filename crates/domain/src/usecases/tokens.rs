@@ -21,7 +21,12 @@ pub struct MintRequest {
 
 /// Validates a mint request for this account and stores the token. The plaintext is
 /// returned once and never stored.
-pub async fn mint(repo: &mut dyn Repo, owner: &User, req: MintRequest, now: DateTime<Utc>) -> Result<(PlainToken, TokenRecord), Error> {
+pub async fn mint(
+    repo: &mut dyn Repo,
+    owner: &User,
+    req: MintRequest,
+    now: DateTime<Utc>,
+) -> Result<(PlainToken, TokenRecord), Error> {
     let mut e = FieldErrors::new();
     check_text(&mut e, "name", &req.name, TOKEN_NAME_MAX);
     let mut scopes = ScopeSet::new();
@@ -40,10 +45,13 @@ pub async fn mint(repo: &mut dyn Repo, owner: &User, req: MintRequest, now: Date
             Err(err @ ScopeGrantError::RecruiterOnly(_)) => e.add("scopes", err.to_string()),
         }
     }
-    if let Some(days) = req.expires_in_days {
-        if !(1..=MAX_EXPIRY_DAYS).contains(&days) {
-            e.add("expires_in_days", format!("must be between 1 and {MAX_EXPIRY_DAYS}, or empty for never"));
-        }
+    if let Some(days) = req.expires_in_days
+        && !(1..=MAX_EXPIRY_DAYS).contains(&days)
+    {
+        e.add(
+            "expires_in_days",
+            format!("must be between 1 and {MAX_EXPIRY_DAYS}, or empty for never"),
+        );
     }
     e.into_result()?;
     let token = PlainToken::generate();
@@ -63,13 +71,32 @@ pub async fn mint(repo: &mut dyn Repo, owner: &User, req: MintRequest, now: Date
     Ok((token, record))
 }
 
-pub async fn list(repo: &mut dyn Repo, owner: UserId, page: PageRequest<TokenId>) -> Result<Page<TokenRecord>, Error> {
-    let rows = repo.list_tokens(owner, PageRequest { limit: page.limit + 1, after: page.after }).await?;
+pub async fn list(
+    repo: &mut dyn Repo,
+    owner: UserId,
+    page: PageRequest<TokenId>,
+) -> Result<Page<TokenRecord>, Error> {
+    let rows = repo
+        .list_tokens(
+            owner,
+            PageRequest {
+                limit: page.limit + 1,
+                after: page.after,
+            },
+        )
+        .await?;
     Ok(Page::from_overfetch(rows, page.limit, |t| t.id.to_string()))
 }
 
 /// Revokes one of the owner's tokens. Revoking an already revoked token is a no-op that
 /// answers the same; another account's token is not found.
-pub async fn revoke(repo: &mut dyn Repo, owner: UserId, id: TokenId, now: DateTime<Utc>) -> Result<TokenRecord, Error> {
-    repo.revoke_token(owner, id, now).await?.ok_or(Error::NotFound)
+pub async fn revoke(
+    repo: &mut dyn Repo,
+    owner: UserId,
+    id: TokenId,
+    now: DateTime<Utc>,
+) -> Result<TokenRecord, Error> {
+    repo.revoke_token(owner, id, now)
+        .await?
+        .ok_or(Error::NotFound)
 }

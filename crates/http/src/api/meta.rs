@@ -6,5 +6,7 @@ use crate::AppState;
 #[utoipa::path(tag = "meta", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 #[get("/openapi.json")]
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(state.openapi.as_bytes().to_vec())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi.as_bytes().to_vec())
 }

@@ -9,7 +9,15 @@ pub mod tokens;
 
 use utoipa_actix_web::scope::{self, Scope};
 
-pub fn scope() -> Scope<impl actix_web::dev::ServiceFactory<actix_web::dev::ServiceRequest, Config = (), Response = actix_web::dev::ServiceResponse, Error = actix_web::Error, InitError = ()>> {
+pub fn scope() -> Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     scope::scope("/api/v1")
         .service(meta::openapi_json)
         .service(tokens::token_self)

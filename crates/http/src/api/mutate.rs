@@ -39,7 +39,11 @@ impl Reply {
 const JSON: &str = "application/json";
 
 fn saved_error(e: &ApiError) -> SavedResponse {
-    SavedResponse { status: e.status.as_u16(), content_type: JSON.into(), body: e.body_bytes() }
+    SavedResponse {
+        status: e.status.as_u16(),
+        content_type: JSON.into(),
+        body: e.body_bytes(),
+    }
 }
 
 fn respond(saved: &SavedResponse) -> HttpResponse {
@@ -53,12 +57,21 @@ fn respond(saved: &SavedResponse) -> HttpResponse {
 }
 
 /// Runs `op` for this request. `body` is the raw request body (part of the fingerprint).
-pub async fn mutate<F>(state: &AppState, req: &HttpRequest, principal: &TokenPrincipal, body: &[u8], op: F) -> HttpResponse
+pub async fn mutate<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: &TokenPrincipal,
+    body: &[u8],
+    op: F,
+) -> HttpResponse
 where
     F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>> + Send + 'static,
 {
     let key = req.extensions().get::<IdempotencyKey>().copied().map(|k| {
-        let scope = IdempotencyScope { user_id: principal.user_id, key: k.0 };
+        let scope = IdempotencyScope {
+            user_id: principal.user_id,
+            key: k.0,
+        };
         let fp = Fingerprint::of(req.method().as_str(), req.path(), req.query_string(), body);
         (scope, fp)
     });
@@ -66,7 +79,11 @@ where
         let fut = op(repo);
         Box::pin(async move {
             match fut.await {
-                Ok(reply) => Ok(SavedResponse { status: reply.status.as_u16(), content_type: JSON.into(), body: reply.body }),
+                Ok(reply) => Ok(SavedResponse {
+                    status: reply.status.as_u16(),
+                    content_type: JSON.into(),
+                    body: reply.body,
+                }),
                 Err(e) => Err(saved_error(&e)),
             }
         }) as BoxFuture<'_, Result<SavedResponse, SavedResponse>>
@@ -75,7 +92,10 @@ where
         Ok(Outcome::Fresh(saved)) => respond(&saved),
         Ok(Outcome::Replayed(saved)) => {
             let mut r = respond(&saved);
-            r.headers_mut().insert(header::HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+            r.headers_mut().insert(
+                header::HeaderName::from_static("idempotent-replayed"),
+                HeaderValue::from_static("true"),
+            );
             r
         }
         Ok(Outcome::KeyReused) => ApiError::new(

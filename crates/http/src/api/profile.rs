@@ -78,9 +78,15 @@ impl From<PatchProfile> for ProfilePatch {
 /// The caller's profile.
 #[utoipa::path(tag = "profile", responses((status = 200, body = ProfileBody)))]
 #[get("/profile")]
-pub async fn get_profile(state: web::Data<AppState>, Authed(p): Authed) -> Result<HttpResponse, ApiError> {
+pub async fn get_profile(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+) -> Result<HttpResponse, ApiError> {
     let uid = p.user_id;
-    let profile = state.db.read(move |r| Box::pin(async move { r.profile(uid).await.map_err(Error::from) })).await?;
+    let profile = state
+        .db
+        .read(move |r| Box::pin(async move { r.profile(uid).await.map_err(Error::from) }))
+        .await?;
     Ok(HttpResponse::Ok().json(ProfileBody::from(profile)))
 }
 
@@ -91,7 +97,12 @@ pub async fn get_profile(state: web::Data<AppState>, Authed(p): Authed) -> Resul
     responses((status = 200, body = ProfileBody), (status = 400, description = "Invalid fields, named in `details.fields`", body = super::ErrorBody))
 )]
 #[patch("/profile")]
-pub async fn patch_profile(state: web::Data<AppState>, req: HttpRequest, Authed(p): Authed, RawBody(body): RawBody) -> HttpResponse {
+pub async fn patch_profile(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    RawBody(body): RawBody,
+) -> HttpResponse {
     let (uid, account) = (p.user_id, p.account_type);
     let raw = body.clone();
     mutate(&state, &req, &p, &body, move |repo| {

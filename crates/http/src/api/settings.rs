@@ -33,7 +33,11 @@ impl From<Settings> for SettingsBody {
     fn from(s: Settings) -> Self {
         SettingsBody {
             timezone: s.timezone,
-            notifications: s.notifications.into_iter().map(|(k, Channels { email, push })| (k, ChannelsBody { email, push })).collect(),
+            notifications: s
+                .notifications
+                .into_iter()
+                .map(|(k, Channels { email, push })| (k, ChannelsBody { email, push }))
+                .collect(),
         }
     }
 }
@@ -56,9 +60,15 @@ pub struct PatchSettings {
 /// The caller's settings.
 #[utoipa::path(tag = "settings", responses((status = 200, body = SettingsBody)))]
 #[get("/settings")]
-pub async fn get_settings(state: web::Data<AppState>, Authed(p): Authed) -> Result<HttpResponse, ApiError> {
+pub async fn get_settings(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+) -> Result<HttpResponse, ApiError> {
     let uid = p.user_id;
-    let s = state.db.read(move |r| Box::pin(async move { r.settings(uid).await.map_err(Error::from) })).await?;
+    let s = state
+        .db
+        .read(move |r| Box::pin(async move { r.settings(uid).await.map_err(Error::from) }))
+        .await?;
     Ok(HttpResponse::Ok().json(SettingsBody::from(s)))
 }
 
@@ -69,7 +79,12 @@ pub async fn get_settings(state: web::Data<AppState>, Authed(p): Authed) -> Resu
     responses((status = 200, body = SettingsBody), (status = 400, description = "Invalid fields", body = super::ErrorBody))
 )]
 #[patch("/settings")]
-pub async fn patch_settings(state: web::Data<AppState>, req: HttpRequest, Authed(p): Authed, RawBody(body): RawBody) -> HttpResponse {
+pub async fn patch_settings(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    RawBody(body): RawBody,
+) -> HttpResponse {
     let uid = p.user_id;
     let raw = body.clone();
     mutate(&state, &req, &p, &body, move |repo| {
@@ -77,7 +92,12 @@ pub async fn patch_settings(state: web::Data<AppState>, req: HttpRequest, Authed
             let b: PatchSettings = parse_json(&raw)?;
             let patch = SettingsPatch {
                 timezone: b.timezone,
-                notifications: b.notifications.unwrap_or_default().into_iter().map(|(k, c)| (k, (c.email, c.push))).collect(),
+                notifications: b
+                    .notifications
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, c)| (k, (c.email, c.push)))
+                    .collect(),
             };
             let s = profile::update_settings(repo, uid, patch).await?;
             Reply::ok(&SettingsBody::from(s))
@@ -97,10 +117,18 @@ pub struct Allowlist {
 /// The caller's IP allowlist.
 #[utoipa::path(tag = "settings", responses((status = 200, body = Allowlist)))]
 #[get("/settings/ip-allowlist")]
-pub async fn get_allowlist(state: web::Data<AppState>, Authed(p): Authed) -> Result<HttpResponse, ApiError> {
+pub async fn get_allowlist(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+) -> Result<HttpResponse, ApiError> {
     let uid = p.user_id;
-    let nets = state.db.read(move |r| Box::pin(async move { r.allowlist(uid).await.map_err(Error::from) })).await?;
-    Ok(HttpResponse::Ok().json(Allowlist { cidrs: nets.iter().map(ToString::to_string).collect() }))
+    let nets = state
+        .db
+        .read(move |r| Box::pin(async move { r.allowlist(uid).await.map_err(Error::from) }))
+        .await?;
+    Ok(HttpResponse::Ok().json(Allowlist {
+        cidrs: nets.iter().map(ToString::to_string).collect(),
+    }))
 }
 
 /// Replaces the IP allowlist. A list that would exclude the caller's own address is refused,
@@ -111,15 +139,26 @@ pub async fn get_allowlist(state: web::Data<AppState>, Authed(p): Authed) -> Res
     responses((status = 200, body = Allowlist), (status = 400, description = "Malformed CIDR, too many entries, or the list would exclude the caller", body = super::ErrorBody))
 )]
 #[put("/settings/ip-allowlist")]
-pub async fn put_allowlist(state: web::Data<AppState>, req: HttpRequest, Authed(p): Authed, RawBody(body): RawBody) -> HttpResponse {
+pub async fn put_allowlist(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    RawBody(body): RawBody,
+) -> HttpResponse {
     let uid = p.user_id;
     let raw = body.clone();
-    let caller = req.extensions().get::<ClientIp>().map(|c| c.0).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let caller = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let res = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let b: Allowlist = parse_json(&raw)?;
             let nets = profile::replace_allowlist(repo, uid, &b.cidrs, caller).await?;
-            Reply::ok(&Allowlist { cidrs: nets.iter().map(ToString::to_string).collect() })
+            Reply::ok(&Allowlist {
+                cidrs: nets.iter().map(ToString::to_string).collect(),
+            })
         })
     })
     .await;

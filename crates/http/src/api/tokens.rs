@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::mutate::{Reply, mutate};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Authed, RawBody, ListBody, page, path_id};
+use crate::extract::{Authed, ListBody, RawBody, page, path_id};
 
 /// The token making the call.
 #[derive(Serialize, ToSchema)]
@@ -22,6 +22,7 @@ pub struct TokenSelf {
     pub id: TokenId,
     #[schema(value_type = Vec<String>, example = json!(["profile:read", "queue:read"]))]
     pub scopes: Vec<&'static str>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     #[schema(value_type = String)]
     pub user_id: UserId,
@@ -51,10 +52,14 @@ pub struct TokenView {
     pub scopes: Vec<&'static str>,
     /// The last four characters of the token, to recognise it.
     pub last4: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -102,10 +107,17 @@ pub async fn token_current(Authed(p): Authed) -> HttpResponse {
     responses((status = 200, body = TokenList), (status = 400, description = "Bad limit or cursor", body = super::ErrorBody))
 )]
 #[get("/api-tokens")]
-pub async fn list_tokens(state: web::Data<AppState>, Authed(p): Authed, query: web::Query<HashMap<String, String>>) -> Result<HttpResponse, ApiError> {
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
     let page = page::<TokenId>(&query)?;
     let uid = p.user_id;
-    let list = state.db.read(move |r| Box::pin(async move { tokens::list(r, uid, page).await })).await?;
+    let list = state
+        .db
+        .read(move |r| Box::pin(async move { tokens::list(r, uid, page).await }))
+        .await?;
     Ok(HttpResponse::Ok().json(ListBody::from(list.map(TokenView::from))))
 }
 
@@ -116,14 +128,22 @@ pub async fn list_tokens(state: web::Data<AppState>, Authed(p): Authed, query: w
     responses((status = 200, description = "The revoked token", body = TokenView), (status = 404, description = "No such token of yours", body = super::ErrorBody))
 )]
 #[delete("/api-tokens/{id}")]
-pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest, Authed(p): Authed, id: web::Path<String>, RawBody(body): RawBody) -> HttpResponse {
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    id: web::Path<String>,
+    RawBody(body): RawBody,
+) -> HttpResponse {
     let uid = p.user_id;
     let now = state.clock.now();
     let id = id.into_inner();
     let res = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let id = path_id::<TokenId>(&id)?;
-            let t = tokens::revoke(repo, uid, id, now).await.map_err(ApiError::from)?;
+            let t = tokens::revoke(repo, uid, id, now)
+                .await
+                .map_err(ApiError::from)?;
             Reply::ok(&TokenView::from(t))
         })
     })
@@ -136,6 +156,13 @@ pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest, Authed(p
 
 /// For the account pages: the caller's tokens.
 pub async fn all_tokens(state: &AppState, user: UserId) -> Result<Vec<TokenRecord>, Error> {
-    let page = jobby_domain::model::page::PageRequest { limit: 100, after: None };
-    state.db.read(move |r| Box::pin(async move { tokens::list(r, user, page).await })).await.map(|p| p.data)
+    let page = jobby_domain::model::page::PageRequest {
+        limit: 100,
+        after: None,
+    };
+    state
+        .db
+        .read(move |r| Box::pin(async move { tokens::list(r, user, page).await }))
+        .await
+        .map(|p| p.data)
 }

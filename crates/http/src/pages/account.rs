@@ -24,28 +24,52 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .route("/account/logout", web::post().to(logout))
         .route("/account/api-tokens", web::get().to(tokens_page))
         .route("/account/api-tokens", web::post().to(mint_token))
-        .route("/account/api-tokens/{id}/revoke", web::post().to(revoke_token));
+        .route(
+            "/account/api-tokens/{id}/revoke",
+            web::post().to(revoke_token),
+        );
 }
 
 type Form = Vec<(String, String)>;
 
 fn field<'f>(form: &'f Form, name: &str) -> &'f str {
-    form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 fn parse_form(req: &HttpRequest, body: &[u8]) -> Option<Form> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    {
         return None;
     }
     Some(form_urlencoded::parse(body).into_owned().collect())
 }
 
 fn bad_form() -> HttpResponse {
-    page(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported form", "<h1>Unsupported form</h1><p>Forms must be sent as application/x-www-form-urlencoded.</p>")
+    page(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported form",
+        "<h1>Unsupported form</h1><p>Forms must be sent as application/x-www-form-urlencoded.</p>",
+    )
 }
 
-fn cookie<'c>(state: &AppState, name: &'c str, value: String, max_age: CookieDuration) -> Cookie<'c> {
+fn cookie<'c>(
+    state: &AppState,
+    name: &'c str,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'c> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)
@@ -64,18 +88,34 @@ fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
 /// The pre-session CSRF token: the cookie's, or a fresh one (to be set on the response).
 fn pre_session_csrf(req: &HttpRequest) -> (String, bool) {
     match req.cookie(PRE_SESSION_COOKIE) {
-        Some(c) if c.value().len() == 43 && c.value().bytes().all(|b| b.is_ascii_alphanumeric()) => (c.value().to_owned(), false),
+        Some(c)
+            if c.value().len() == 43 && c.value().bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            (c.value().to_owned(), false)
+        }
         _ => (session::random_secret(), true),
     }
 }
 
 fn pre_session_ok(req: &HttpRequest, form: &Form) -> bool {
-    req.cookie(PRE_SESSION_COOKIE).is_some_and(|c| !c.value().is_empty() && session::secrets_match(c.value(), field(form, "csrf_token")))
+    req.cookie(PRE_SESSION_COOKIE).is_some_and(|c| {
+        !c.value().is_empty() && session::secrets_match(c.value(), field(form, "csrf_token"))
+    })
 }
 
-fn with_pre_session(state: &AppState, mut resp: HttpResponse, csrf: String, fresh: bool) -> HttpResponse {
+fn with_pre_session(
+    state: &AppState,
+    mut resp: HttpResponse,
+    csrf: String,
+    fresh: bool,
+) -> HttpResponse {
     if fresh {
-        let _ = resp.add_cookie(&cookie(state, PRE_SESSION_COOKIE, csrf, CookieDuration::hours(12)));
+        let _ = resp.add_cookie(&cookie(
+            state,
+            PRE_SESSION_COOKIE,
+            csrf,
+            CookieDuration::hours(12),
+        ));
     }
     resp
 }
@@ -89,18 +129,44 @@ fn csrf_refused() -> HttpResponse {
 }
 
 fn server_error() -> HttpResponse {
-    page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "<h1>Something went wrong</h1><p>Please try again.</p>")
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Error",
+        "<h1>Something went wrong</h1><p>Please try again.</p>",
+    )
 }
 
 /// Counts a login or signup attempt against the client address (anonymous class).
-async fn attempt_allowed(state: &AppState, req: &HttpRequest, route: &str) -> Result<(), HttpResponse> {
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0.to_string()).unwrap_or_default();
-    let key = BucketKey { class: RateClass::Anonymous.as_str(), subject: format!("ip:{ip}"), route: route.into() };
-    match state.limiter.check(&key, Quota::per_minute(RateClass::Anonymous.default_limit())).await {
+async fn attempt_allowed(
+    state: &AppState,
+    req: &HttpRequest,
+    route: &str,
+) -> Result<(), HttpResponse> {
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let key = BucketKey {
+        class: RateClass::Anonymous.as_str(),
+        subject: format!("ip:{ip}"),
+        route: route.into(),
+    };
+    match state
+        .limiter
+        .check(
+            &key,
+            Quota::per_minute(RateClass::Anonymous.default_limit()),
+        )
+        .await
+    {
         Ok(d) if !d.allowed => Err(page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
-            &format!("<h1>Too many attempts</h1><p>Please wait {} seconds and try again.</p>", d.retry_after_secs()),
+            &format!(
+                "<h1>Too many attempts</h1><p>Please wait {} seconds and try again.</p>",
+                d.retry_after_secs()
+            ),
         )
         .customize()
         .insert_header((header::RETRY_AFTER, d.retry_after_secs().to_string()))
@@ -115,17 +181,29 @@ use actix_web::Responder;
 
 async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let logged_in = current(&state, &req).await.ok().flatten().is_some();
-    let next = if logged_in { "<a href=\"/account/api-tokens\">Your API tokens</a>" } else { "<a href=\"/account/login\">Log in</a> or <a href=\"/account/signup\">sign up</a>" };
+    let next = if logged_in {
+        "<a href=\"/account/api-tokens\">Your API tokens</a>"
+    } else {
+        "<a href=\"/account/login\">Log in</a> or <a href=\"/account/signup\">sign up</a>"
+    };
     page(
         StatusCode::OK,
         "Jobby",
-        &format!("<h1>Jobby — the on-demand job fair</h1><p>Recruiters run live events; job seekers queue, get matched with a free interviewer and meet in a live video room.</p><p>{next}. The REST API is described at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>"),
+        &format!(
+            "<h1>Jobby — the on-demand job fair</h1><p>Recruiters run live events; job seekers queue, get matched with a free interviewer and meet in a live video room.</p><p>{next}. The REST API is described at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>"
+        ),
     )
 }
 
 fn signup_body(csrf: &str, form: Option<&Form>, errs: &[String]) -> String {
     let v = |name: &str| form.map_or(String::new(), |f| esc(field(f, name)));
-    let selected = |t: &str| if form.is_some_and(|f| field(f, "account_type") == t) { " selected" } else { "" };
+    let selected = |t: &str| {
+        if form.is_some_and(|f| field(f, "account_type") == t) {
+            " selected"
+        } else {
+            ""
+        }
+    };
     format!(
         "<h1>Create your account</h1>{}<form method=\"post\" action=\"/account/signup\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
@@ -145,11 +223,18 @@ fn signup_body(csrf: &str, form: Option<&Form>, errs: &[String]) -> String {
 
 async fn signup_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let (csrf, fresh) = pre_session_csrf(&req);
-    with_pre_session(&state, page(StatusCode::OK, "Sign up", &signup_body(&csrf, None, &[])), csrf, fresh)
+    with_pre_session(
+        &state,
+        page(StatusCode::OK, "Sign up", &signup_body(&csrf, None, &[])),
+        csrf,
+        fresh,
+    )
 }
 
 async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let Some(form) = parse_form(&req, &body) else { return bad_form() };
+    let Some(form) = parse_form(&req, &body) else {
+        return bad_form();
+    };
     if !pre_session_ok(&req, &form) {
         return csrf_refused();
     }
@@ -166,9 +251,16 @@ async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     let user = match accounts::signup(&state.db, input, now).await {
         Ok(u) => u,
         Err(Error::Validation(f)) => {
-            let errs: Vec<String> = f.0.iter().map(|(k, v)| format!("{}: {v}", k.replace('_', " "))).collect();
+            let errs: Vec<String> =
+                f.0.iter()
+                    .map(|(k, v)| format!("{}: {v}", k.replace('_', " ")))
+                    .collect();
             let csrf = field(&form, "csrf_token").to_owned();
-            return page(StatusCode::BAD_REQUEST, "Sign up", &signup_body(&csrf, Some(&form), &errs));
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign up",
+                &signup_body(&csrf, Some(&form), &errs),
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "signup failed");
@@ -180,7 +272,9 @@ async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
 
 async fn start_session(state: &AppState, user: &User) -> HttpResponse {
     match accounts::start_session(&state.db, user.id, state.clock.now()).await {
-        Ok((secret, _)) => see_other("/account/api-tokens").cookie(cookie(state, COOKIE_NAME, secret, CookieDuration::days(14))).finish(),
+        Ok((secret, _)) => see_other("/account/api-tokens")
+            .cookie(cookie(state, COOKIE_NAME, secret, CookieDuration::days(14)))
+            .finish(),
         Err(e) => {
             tracing::error!(error = %e, "starting a session failed");
             server_error()
@@ -203,23 +297,37 @@ fn login_body(csrf: &str, email: &str, errs: &[String]) -> String {
 
 async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let (csrf, fresh) = pre_session_csrf(&req);
-    with_pre_session(&state, page(StatusCode::OK, "Log in", &login_body(&csrf, "", &[])), csrf, fresh)
+    with_pre_session(
+        &state,
+        page(StatusCode::OK, "Log in", &login_body(&csrf, "", &[])),
+        csrf,
+        fresh,
+    )
 }
 
 async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let Some(form) = parse_form(&req, &body) else { return bad_form() };
+    let Some(form) = parse_form(&req, &body) else {
+        return bad_form();
+    };
     if !pre_session_ok(&req, &form) {
         return csrf_refused();
     }
     if let Err(resp) = attempt_allowed(&state, &req, "POST /account/login").await {
         return resp;
     }
-    let (email, password) = (field(&form, "email").to_owned(), field(&form, "password").to_owned());
+    let (email, password) = (
+        field(&form, "email").to_owned(),
+        field(&form, "password").to_owned(),
+    );
     match accounts::login(&state.db, &email, &password).await {
         Ok(user) => start_session(&state, &user).await,
         Err(Error::InvalidCredentials) => {
             let csrf = field(&form, "csrf_token").to_owned();
-            page(StatusCode::UNAUTHORIZED, "Log in", &login_body(&csrf, &email, &["The email or password is wrong.".into()]))
+            page(
+                StatusCode::UNAUTHORIZED,
+                "Log in",
+                &login_body(&csrf, &email, &["The email or password is wrong.".into()]),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "login failed");
@@ -229,14 +337,25 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
 }
 
 /// The live session behind the request's cookie.
-pub async fn current(state: &AppState, req: &HttpRequest) -> Result<Option<(SessionRecord, User)>, Error> {
-    let Some(c) = req.cookie(COOKIE_NAME) else { return Ok(None) };
+pub async fn current(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<(SessionRecord, User)>, Error> {
+    let Some(c) = req.cookie(COOKIE_NAME) else {
+        return Ok(None);
+    };
     accounts::resolve_session(&state.db, c.value(), state.clock.now()).await
 }
 
 /// A session-authed form post: the session and a matching CSRF token, or the answer to send.
-async fn session_post(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<(SessionRecord, User, Form), HttpResponse> {
-    let Some(form) = parse_form(req, body) else { return Err(bad_form()) };
+async fn session_post(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(SessionRecord, User, Form), HttpResponse> {
+    let Some(form) = parse_form(req, body) else {
+        return Err(bad_form());
+    };
     let (session, user) = match current(state, req).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(see_other("/account/login").finish()),
@@ -245,7 +364,11 @@ async fn session_post(state: &AppState, req: &HttpRequest, body: &[u8]) -> Resul
             return Err(server_error());
         }
     };
-    let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_else(|| field(&form, "csrf_token"));
+    let sent = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| field(&form, "csrf_token"));
     if !session::secrets_match(&session.csrf_token, sent) {
         return Err(csrf_refused());
     }
@@ -257,11 +380,11 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    if let Some(c) = req.cookie(COOKIE_NAME) {
-        if let Err(e) = accounts::end_session(&state.db, c.value()).await {
-            tracing::error!(error = %e, "ending a session failed");
-            return server_error();
-        }
+    if let Some(c) = req.cookie(COOKIE_NAME)
+        && let Err(e) = accounts::end_session(&state.db, c.value()).await
+    {
+        tracing::error!(error = %e, "ending a session failed");
+        return server_error();
     }
     let mut gone = cookie(&state, COOKIE_NAME, String::new(), CookieDuration::ZERO);
     gone.make_removal();
@@ -269,10 +392,20 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
 }
 
 fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>, none: &str) -> String {
-    t.map_or(none.to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    t.map_or(none.to_owned(), |t| {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    })
 }
 
-async fn render_tokens(state: &AppState, session: &SessionRecord, user: &User, status: StatusCode, notice: &str, errs: &[String], form: Option<&Form>) -> HttpResponse {
+async fn render_tokens(
+    state: &AppState,
+    session: &SessionRecord,
+    user: &User,
+    status: StatusCode,
+    notice: &str,
+    errs: &[String],
+    form: Option<&Form>,
+) -> HttpResponse {
     let list = match super::super::api::tokens::all_tokens(state, user.id).await {
         Ok(l) => l,
         Err(e) => {
@@ -304,12 +437,26 @@ async fn render_tokens(state: &AppState, session: &SessionRecord, user: &User, s
             )
         })
         .collect();
-    let checked = |s: &str| if form.is_some_and(|f| f.iter().any(|(k, v)| k == "scopes" && v == s)) { " checked" } else { "" };
+    let checked = |s: &str| {
+        if form.is_some_and(|f| f.iter().any(|(k, v)| k == "scopes" && v == s)) {
+            " checked"
+        } else {
+            ""
+        }
+    };
     let scopes: String = grantable(user.account_type)
-        .map(|s| format!("<label><input type=\"checkbox\" name=\"scopes\" value=\"{0}\"{1}> {0}</label>", s.as_str(), checked(s.as_str())))
+        .map(|s| {
+            format!(
+                "<label><input type=\"checkbox\" name=\"scopes\" value=\"{0}\"{1}> {0}</label>",
+                s.as_str(),
+                checked(s.as_str())
+            )
+        })
         .collect();
     let name = form.map_or(String::new(), |f| esc(field(f, "name")));
-    let days = form.map_or(DEFAULT_EXPIRY_DAYS.to_string(), |f| esc(field(f, "expires_in_days")));
+    let days = form.map_or(DEFAULT_EXPIRY_DAYS.to_string(), |f| {
+        esc(field(f, "expires_in_days"))
+    });
     let body = format!(
         "<h1>Personal access tokens</h1><p>Signed in as {} ({}). <form method=\"post\" action=\"/account/logout\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\"><button type=\"submit\">Log out</button></form></p>\
 {notice}{}\
@@ -328,7 +475,9 @@ async fn render_tokens(state: &AppState, session: &SessionRecord, user: &User, s
 
 async fn tokens_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     match current(&state, &req).await {
-        Ok(Some((session, user))) => render_tokens(&state, &session, &user, StatusCode::OK, "", &[], None).await,
+        Ok(Some((session, user))) => {
+            render_tokens(&state, &session, &user, StatusCode::OK, "", &[], None).await
+        }
         Ok(None) => see_other("/account/login").finish(),
         Err(e) => {
             tracing::error!(error = %e, "session lookup failed");
@@ -337,7 +486,11 @@ async fn tokens_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     }
 }
 
-async fn mint_token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn mint_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let (session, user, form) = match session_post(&state, &req, &body).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -348,17 +501,38 @@ async fn mint_token(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     } else {
         match days.parse::<i64>() {
             Ok(d) => Some(d),
-            Err(_) => return render_tokens(&state, &session, &user, StatusCode::BAD_REQUEST, "", &["expires in days: must be a whole number of days, or empty for never".into()], Some(&form)).await,
+            Err(_) => {
+                return render_tokens(
+                    &state,
+                    &session,
+                    &user,
+                    StatusCode::BAD_REQUEST,
+                    "",
+                    &[
+                        "expires in days: must be a whole number of days, or empty for never"
+                            .into(),
+                    ],
+                    Some(&form),
+                )
+                .await;
+            }
         }
     };
     let request = tokens::MintRequest {
         name: field(&form, "name").to_owned(),
-        scopes: form.iter().filter(|(k, _)| k == "scopes").map(|(_, v)| v.clone()).collect(),
+        scopes: form
+            .iter()
+            .filter(|(k, _)| k == "scopes")
+            .map(|(_, v)| v.clone())
+            .collect(),
         expires_in_days,
     };
     let owner = user.clone();
     let now = state.clock.now();
-    let minted = state.db.transaction(move |r| Box::pin(async move { tokens::mint(r, &owner, request, now).await })).await;
+    let minted = state
+        .db
+        .transaction(move |r| Box::pin(async move { tokens::mint(r, &owner, request, now).await }))
+        .await;
     match minted {
         Ok((plain, record)) => {
             let notice = format!(
@@ -366,11 +540,32 @@ async fn mint_token(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                 esc(&record.name),
                 esc(plain.expose())
             );
-            render_tokens(&state, &session, &user, StatusCode::CREATED, &notice, &[], None).await
+            render_tokens(
+                &state,
+                &session,
+                &user,
+                StatusCode::CREATED,
+                &notice,
+                &[],
+                None,
+            )
+            .await
         }
         Err(Error::Validation(f)) => {
-            let errs: Vec<String> = f.0.iter().map(|(k, v)| format!("{}: {v}", k.replace('_', " "))).collect();
-            render_tokens(&state, &session, &user, StatusCode::BAD_REQUEST, "", &errs, Some(&form)).await
+            let errs: Vec<String> =
+                f.0.iter()
+                    .map(|(k, v)| format!("{}: {v}", k.replace('_', " ")))
+                    .collect();
+            render_tokens(
+                &state,
+                &session,
+                &user,
+                StatusCode::BAD_REQUEST,
+                "",
+                &errs,
+                Some(&form),
+            )
+            .await
         }
         Err(e) => {
             tracing::error!(error = %e, "minting failed");
@@ -379,7 +574,12 @@ async fn mint_token(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     }
 }
 
-async fn revoke_token(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>, body: web::Bytes) -> HttpResponse {
+async fn revoke_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
     let (_, user, _) = match session_post(&state, &req, &body).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -388,7 +588,11 @@ async fn revoke_token(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
         return page(StatusCode::NOT_FOUND, "Not found", "<h1>No such token</h1>");
     };
     let (uid, now) = (user.id, state.clock.now());
-    match state.db.transaction(move |r| Box::pin(async move { tokens::revoke(r, uid, id, now).await })).await {
+    match state
+        .db
+        .transaction(move |r| Box::pin(async move { tokens::revoke(r, uid, id, now).await }))
+        .await
+    {
         Ok(_) => {
             state.auth.invalidate_all();
             see_other("/account/api-tokens").finish()

@@ -45,6 +45,9 @@ pub fn errors(messages: &[String]) -> String {
     if messages.is_empty() {
         return String::new();
     }
-    let items: String = messages.iter().map(|m| format!("<li>{}</li>", esc(m))).collect();
+    let items: String = messages
+        .iter()
+        .map(|m| format!("<li>{}</li>", esc(m)))
+        .collect();
     format!("<div class=\"error\" role=\"alert\"><ul>{items}</ul></div>")
 }

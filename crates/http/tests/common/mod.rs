@@ -25,7 +25,10 @@ pub fn state_with(config: HttpConfig) -> AppState {
 }
 
 pub fn state() -> AppState {
-    state_with(HttpConfig { public_url: "http://jobby.test".into(), trusted_proxies: vec![] })
+    state_with(HttpConfig {
+        public_url: "http://jobby.test".into(),
+        trusted_proxies: vec![],
+    })
 }
 
 pub async fn user(state: &AppState, email: &str, kind: AccountType) -> User {
@@ -35,14 +38,24 @@ pub async fn user(state: &AppState, email: &str, kind: AccountType) -> User {
         name: "Test Person".into(),
         account_type: kind.as_str().into(),
     };
-    accounts::signup(&state.db, input, state.clock.now()).await.expect("signup")
+    accounts::signup(&state.db, input, state.clock.now())
+        .await
+        .expect("signup")
 }
 
 pub async fn token(state: &AppState, owner: &User, scopes: &[Scope]) -> String {
     let owner = owner.clone();
-    let req = tokens::MintRequest { name: "test".into(), scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(), expires_in_days: None };
+    let req = tokens::MintRequest {
+        name: "test".into(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        expires_in_days: None,
+    };
     let now = state.clock.now();
-    let (plain, _) = state.db.transaction(move |r| Box::pin(async move { tokens::mint(r, &owner, req, now).await })).await.expect("mint");
+    let (plain, _) = state
+        .db
+        .transaction(move |r| Box::pin(async move { tokens::mint(r, &owner, req, now).await }))
+        .await
+        .expect("mint");
     plain.expose().to_owned()
 }
 
@@ -53,13 +66,19 @@ pub struct Headers(pub std::collections::HashMap<String, String>);
 impl std::ops::Index<&str> for Headers {
     type Output = String;
     fn index(&self, name: &str) -> &String {
-        self.0.get(name).unwrap_or_else(|| panic!("no header {name} in {:?}", self.0))
+        self.0
+            .get(name)
+            .unwrap_or_else(|| panic!("no header {name} in {:?}", self.0))
     }
 }
 
 impl Headers {
     pub fn of(map: &actix_web::http::header::HeaderMap) -> Self {
-        Headers(map.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect())
+        Headers(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+        )
     }
     pub fn contains_key(&self, name: &str) -> bool {
         self.0.contains_key(name)
@@ -73,7 +92,12 @@ pub async fn body_json(resp: ServiceResponse<impl MessageBody>) -> (u16, Headers
     let status = resp.status().as_u16();
     let headers = Headers::of(resp.headers());
     let bytes = test::read_body(resp).await;
-    let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())) };
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
     (status, headers, json)
 }
 
@@ -93,11 +117,20 @@ where
 
 pub fn assert_envelope(body: &Value, code: &str) {
     assert_eq!(body["code"], code, "body: {body}");
-    assert!(body["error"].as_str().is_some_and(|s| !s.is_empty()), "error sentence missing: {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "error sentence missing: {body}"
+    );
 }
 
 pub fn assert_limit_headers(h: &Headers) {
-    for name in ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "ratelimit", "ratelimit-policy"] {
+    for name in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "ratelimit",
+        "ratelimit-policy",
+    ] {
         assert!(h.contains_key(name), "missing {name}: {h:?}");
     }
 }
