@@ -1,4 +1,398 @@
-//! `cargo xtask bench`: see the README.
-pub fn run(_args: &[String]) -> crate::Result {
-    Err("bench is not built yet".into())
+//! `cargo xtask bench`: builds release, starts the server on Postgres + Redis (a fresh
+//! database and Redis prefix) and the bare baseline, and loads them with `wrk`, printing
+//! requests/s and p50/p99 latency.
+//!
+//! Scenarios:
+//! - `baseline`: `GET /baseline/{user}`, one indexed SELECT through the same pool.
+//! - `authed read`: `GET /api/v1/profile` with a warm token (authentication from the
+//!   in-process cache, one Redis round trip for the rate limit, one SELECT).
+//! - `anonymous read`: `GET /api/v1/openapi.json` with no token, spread over client addresses
+//!   behind a trusted proxy so each address stays inside its anonymous limit.
+//!
+//! Options: `--duration SECS` (default 10), `--connections N` (default 64).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::run as run_step;
+use crate::{Result, cargo, root};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from)
+}
+
+fn ensure_wrk() -> Result {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("==> installing wrk (Debian package)");
+    let sudo = if Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
+    {
+        vec![]
+    } else {
+        vec!["sudo", "-n"]
+    };
+    let apt = |args: &[&str]| {
+        let mut c = Command::new(if sudo.is_empty() { "apt-get" } else { "sudo" });
+        if !sudo.is_empty() {
+            c.args(["-n", "apt-get"]);
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run_step(&mut apt(&["update", "-qq"]), "apt-get update")?;
+    run_step(
+        &mut apt(&["install", "-y", "-qq", "wrk"]),
+        "apt-get install wrk",
+    )
+}
+
+fn psql(admin_url: &str, sql: &str) -> Result {
+    let out = Command::new("psql")
+        .args([admin_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn jobby(bin: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Result<String> {
+    let out = Command::new(bin)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "jobby {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn start(mut cmd: Command, marker: &str) -> Result<Proc> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if line.contains(&wanted) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .map_err(|_| format!("`{marker}` not seen within 30 s"))?;
+    Ok(Proc(child))
+}
+
+struct Measured {
+    rps: f64,
+    p50: String,
+    p99: String,
+    non_2xx: u64,
+}
+
+fn wrk(
+    url: &str,
+    connections: u32,
+    secs: u32,
+    headers: &[&str],
+    script: Option<&PathBuf>,
+) -> Result<Measured> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t",
+        "2",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{secs}s"),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    let out = cmd.output().map_err(|e| format!("wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines().map(str::trim).find_map(|l| {
+            l.strip_prefix(prefix)
+                .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+        })
+    };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let non_2xx = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(Measured {
+        rps,
+        p50: field("50%").unwrap_or_default(),
+        p99: field("99%").unwrap_or_default(),
+        non_2xx,
+    })
+}
+
+pub fn run(args: &[String]) -> Result {
+    let arg = |name: &str, default: u32| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let secs = arg("--duration", 10);
+    let connections = arg("--connections", 64);
+    ensure_wrk()?;
+    run_step(
+        cargo().args([
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "jobby",
+            "--package",
+            "jobby-bench",
+        ]),
+        "cargo build --release",
+    )?;
+    let bin = target_dir().join("release").join("jobby");
+    let baseline_bin = target_dir().join("release").join("bench-baseline");
+
+    let admin = env_or(
+        "JOBBY_TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    );
+    let redis = env_or("JOBBY_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let dbname = format!("jobby_bench_{stamp}");
+    psql(&admin, &format!("CREATE DATABASE {dbname}"))?;
+    let result = measure(
+        &bin,
+        &baseline_bin,
+        &admin,
+        &dbname,
+        &redis,
+        secs,
+        connections,
+    );
+    let _ = psql(
+        &admin,
+        &format!("DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"),
+    );
+    result
+}
+
+fn measure(
+    bin: &PathBuf,
+    baseline_bin: &PathBuf,
+    admin: &str,
+    dbname: &str,
+    redis: &str,
+    secs: u32,
+    connections: u32,
+) -> Result {
+    let (base, _) = admin
+        .rsplit_once('/')
+        .ok_or("JOBBY_TEST_DATABASE_URL has no database part")?;
+    let db_url = format!("{base}/{dbname}");
+    let prefix = format!("jobby-bench:{dbname}:");
+    let env: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", &db_url),
+        ("REDIS_URL", redis),
+        ("JOBBY_REDIS_PREFIX", &prefix),
+        ("RUST_LOG", "warn"),
+    ];
+    jobby(bin, &env, &["migrate"])?;
+    jobby(
+        bin,
+        &env,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "bench@example.com",
+            "--password",
+            "bench password",
+            "--name",
+            "Bench",
+            "--account-type",
+            "seeker",
+        ],
+    )?;
+    let token = jobby(
+        bin,
+        &env,
+        &[
+            "admin",
+            "mint-token",
+            "--email",
+            "bench@example.com",
+            "--scopes",
+            "profile:read",
+        ],
+    )?;
+    jobby(
+        bin,
+        &env,
+        &[
+            "admin",
+            "set-rate-limit",
+            "--email",
+            "bench@example.com",
+            "--class",
+            "read",
+            "--per-minute",
+            "10000000",
+        ],
+    )?;
+
+    let mut server = Command::new(bin);
+    server
+        .envs(env.iter().copied())
+        .env("JOBBY_LISTEN", "127.0.0.1:8091")
+        .env("JOBBY_SEED_DEMO", "false")
+        .env("JOBBY_NO_WORKER", "true")
+        .env("JOBBY_WORKERS", "2")
+        .env("JOBBY_TRUSTED_PROXIES", "127.0.0.1/32")
+        .arg("serve");
+    let _server = start(server, "jobby listening on")?;
+    let mut baseline = Command::new(baseline_bin);
+    baseline
+        .env("DATABASE_URL", &db_url)
+        .env("BENCH_LISTEN", "127.0.0.1:8090")
+        .env("JOBBY_WORKERS", "2");
+    let _baseline = start(baseline, "baseline listening on")?;
+
+    let auth = format!("Authorization: Bearer {token}");
+    let me = ureq_json("http://127.0.0.1:8091/api/v1/tokens/self", &token)?;
+    let user_uuid = me.strip_prefix("usr_").ok_or("unexpected user id")?;
+    let user_uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &user_uuid[0..8],
+        &user_uuid[8..12],
+        &user_uuid[12..16],
+        &user_uuid[16..20],
+        &user_uuid[20..32]
+    );
+    let script = std::env::temp_dir().join("jobby-bench-xff.lua");
+    std::fs::write(&script, "counter = 0\nrequest = function()\n  counter = counter + 1\n  local ip = string.format(\"10.%d.%d.%d\", (counter // 65536) % 256, (counter // 256) % 256, counter % 256)\n  wrk.headers[\"X-Forwarded-For\"] = ip\n  return wrk.format(nil)\nend\n").map_err(|e| e.to_string())?;
+
+    let scenarios: Vec<(&str, String, Vec<&str>, Option<&PathBuf>)> = vec![
+        (
+            "baseline (1 SELECT)",
+            format!("http://127.0.0.1:8090/baseline/{user_uuid}"),
+            vec![],
+            None,
+        ),
+        (
+            "authed read GET /api/v1/profile",
+            "http://127.0.0.1:8091/api/v1/profile".into(),
+            vec![auth.as_str()],
+            None,
+        ),
+        (
+            "anonymous read GET /api/v1/openapi.json",
+            "http://127.0.0.1:8091/api/v1/openapi.json".into(),
+            vec![],
+            Some(&script),
+        ),
+    ];
+    println!(
+        "\nwrk: 2 threads, {connections} connections, {secs} s per scenario (after a 2 s warm-up)"
+    );
+    println!(
+        "{:<42} {:>12} {:>10} {:>10} {:>8}",
+        "scenario", "requests/s", "p50", "p99", "non-2xx"
+    );
+    let started = Instant::now();
+    let mut results = vec![];
+    for (name, url, headers, script) in &scenarios {
+        wrk(url, connections, 2, headers, *script)?;
+        let m = wrk(url, connections, secs, headers, *script)?;
+        println!(
+            "{:<42} {:>12.0} {:>10} {:>10} {:>8}",
+            name, m.rps, m.p50, m.p99, m.non_2xx
+        );
+        results.push(m);
+    }
+    for (m, (name, ..)) in results.iter().zip(&scenarios) {
+        if m.non_2xx > 0 {
+            return Err(format!(
+                "{name}: {} responses were not 2xx, so its figures measure refusals; not a valid run",
+                m.non_2xx
+            ));
+        }
+    }
+    let ratio = results[1].rps / results[0].rps;
+    println!("\nauthed read / baseline throughput: {ratio:.2} (target >= 0.70)");
+    eprintln!("(bench took {:.0} s)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The caller's user id via `/tokens/self` (a plain HTTP/1.1 GET over a socket; xtask keeps
+/// no HTTP client dependency).
+fn ureq_json(url: &str, token: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("http only")?;
+    let (host, path) = rest.split_once('/').ok_or("no path")?;
+    let mut s = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
+    let body = buf.split("\r\n\r\n").nth(1).ok_or("no body")?;
+    let v: serde_json::Value =
+        serde_json::from_str(body.trim()).map_err(|e| format!("{e}: {body}"))?;
+    v["user_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no user_id in {v}"))
 }

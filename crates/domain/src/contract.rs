@@ -62,6 +62,10 @@ macro_rules! limiter_contract_tests {
             $crate::contract::limiter_buckets_are_independent($make.await).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn limiter_peeks_without_counting() {
+            $crate::contract::limiter_peeks_without_counting($make.await).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn limiter_holds_under_concurrency() {
             $crate::contract::limiter_holds_under_concurrency($make.await).await;
         }
@@ -501,7 +505,7 @@ pub async fn idempotency_claims_replays_and_mismatches(db: Arc<dyn Database>) {
         Claim::Fresh
     );
     // A released claim is fresh again.
-    db.inner().release_idempotency(&theirs).await.unwrap();
+    db.inner().release_idempotency(&theirs, t).await.unwrap();
     assert_eq!(
         db.inner()
             .claim_idempotency(&theirs, &fp, t, stale)
@@ -533,12 +537,42 @@ pub async fn idempotency_stale_claims_are_taken_over(db: Arc<dyn Database>) {
         Claim::Fresh
     );
     let t2 = t1 + Duration::seconds(1);
+    let stale = t2 - Duration::seconds(60);
     assert_eq!(
         db.inner()
-            .claim_idempotency(&scope, &fp, t2, t2 - Duration::seconds(60))
+            .claim_idempotency(&scope, &fp, t2, stale)
             .await
             .unwrap(),
         Claim::InUse
+    );
+    // The first request was only slow: it may neither complete nor release the key now.
+    let late = resp(201, "{}");
+    let res: Result<(), StoreError> = db
+        .transaction(move |r| {
+            Box::pin(async move { r.complete_idempotency(&scope, &late, t0).await })
+        })
+        .await;
+    assert!(res.is_err(), "a taken-over claim cannot complete");
+    db.inner().release_idempotency(&scope, t0).await.unwrap();
+    assert_eq!(
+        db.inner()
+            .claim_idempotency(&scope, &fp, t2, stale)
+            .await
+            .unwrap(),
+        Claim::InUse,
+        "nor release"
+    );
+    let mine = resp(201, r#"{"n":2}"#);
+    let m2 = mine.clone();
+    db.transaction(move |r| Box::pin(async move { r.complete_idempotency(&scope, &m2, t1).await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.inner()
+            .claim_idempotency(&scope, &fp, t2, stale)
+            .await
+            .unwrap(),
+        Claim::Replay(mine)
     );
 }
 
@@ -682,8 +716,12 @@ impl Database for FailBeforeSave {
             .claim_idempotency(scope, fp, now, stale_before)
             .await
     }
-    async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
-        self.inner.release_idempotency(scope).await
+    async fn release_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.release_idempotency(scope, claimed_at).await
     }
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.inner.purge_idempotency(before).await
@@ -991,4 +1029,21 @@ pub async fn limiter_holds_under_concurrency(limiter: Arc<dyn RateLimiter>) {
         .filter(|a| *a)
         .count();
     assert_eq!(allowed, 10);
+}
+
+pub async fn limiter_peeks_without_counting(limiter: Arc<dyn RateLimiter>) {
+    let q = Quota::per_minute(2);
+    let key = bucket(&format!("tok_{}", uuid::Uuid::new_v4().simple()));
+    for _ in 0..5 {
+        let d = limiter.peek(&key, q).await.unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 1, "a peek reports what a check would leave");
+    }
+    assert!(limiter.check(&key, q).await.unwrap().allowed);
+    assert!(limiter.check(&key, q).await.unwrap().allowed);
+    assert!(
+        !limiter.peek(&key, q).await.unwrap().allowed,
+        "an empty bucket peeks as refused"
+    );
+    assert!(!limiter.check(&key, q).await.unwrap().allowed);
 }

@@ -108,12 +108,14 @@ pub trait Repo: Send {
     ) -> Result<(), StoreError>;
 
     /// Saves the response of a claimed idempotency key, completing it. Called inside the
-    /// transaction that applied the effect, so both commit or neither does.
+    /// transaction that applied the effect, so both commit or neither does. Only the claim
+    /// made at `claimed_at` may complete: if a retry took a stale claim over, the first
+    /// request's completion fails and its effect rolls back.
     async fn complete_idempotency(
         &mut self,
         scope: &IdempotencyScope,
         response: &SavedResponse,
-        now: DateTime<Utc>,
+        claimed_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }
 
@@ -160,7 +162,12 @@ pub trait Database: Send + Sync {
         stale_before: DateTime<Utc>,
     ) -> Result<Claim, StoreError>;
     /// Frees a claimed key that did not complete (a 5xx), so a retry runs again.
-    async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError>;
+    /// Only the claim made at `claimed_at`, and only while it has no response.
+    async fn release_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Deletes keys created before `before`. Returns how many.
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes sessions that expired before `before`. Returns how many.
@@ -254,6 +261,8 @@ impl BucketKey {
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     async fn check(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError>;
+    /// The decision `check` would make now, without counting the request.
+    async fn peek(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError>;
     /// Answers when the limiter's store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 }

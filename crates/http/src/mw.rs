@@ -19,10 +19,11 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
 use jobby_domain::model::idempotency;
-use jobby_domain::model::network::{allowed, client_ip};
+use jobby_domain::model::network::{allowed, bucket_subject, client_ip};
 use jobby_domain::model::ratelimit::{Decision, Quota, RateClass};
 use jobby_domain::model::token::TokenPrincipal;
 use jobby_domain::ports::BucketKey;
+use jobby_domain::usecases::auth::AuthError;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -63,11 +64,15 @@ pub fn resolve_client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
-    let xff = req
+    // Every X-Forwarded-For line, in order: a proxy may add its own line rather than extend
+    // the client's, and reading only the first would believe what the client wrote.
+    let lines: Vec<&str> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    client_ip(peer, xff, &state.config.trusted_proxies)
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let xff = (!lines.is_empty()).then(|| lines.join(","));
+    client_ip(peer, xff.as_deref(), &state.config.trusted_proxies)
 }
 
 pub async fn observe(
@@ -84,7 +89,7 @@ pub async fn observe(
     let ip = resolve_client_ip(req.request(), &state);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
-    let method = req.method().to_string();
+    let method = metric_method(req.method()).to_owned();
     let path = req.path().to_owned();
     let route = req
         .match_pattern()
@@ -125,6 +130,20 @@ pub async fn observe(
 /// it unshared to record path parameters), and nothing downstream of `observe` reads it.
 fn detached_request() -> HttpRequest {
     actix_web::test::TestRequest::default().to_http_request()
+}
+
+/// The method as a metrics label: the standard ones, or `OTHER` (labels must stay bounded).
+fn metric_method(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// Gives every error answer the envelope: framework errors (404, 405, 413, 415, bad query)
@@ -277,6 +296,11 @@ pub async fn api_gate(
             tracing::error!(pattern = %p, "route served without a route-table entry");
             return Ok(req.into_response(ApiError::internal().error_response()));
         }
+        if pattern.is_some() {
+            // A known path under a method the table does not list: never reach a handler.
+            let resp = unmatched(req.request().clone()).await;
+            return Ok(req.into_response(resp));
+        }
         return next
             .call(req)
             .await
@@ -389,16 +413,17 @@ async fn gate(
                     ApiError::unauthenticated("The Authorization header must be `Bearer <token>`.");
                 return Err(count_failed_auth(state, ip, err).await);
             };
-            match state.auth.authenticate(raw, ip).await {
+            match authenticate(state, raw, ip).await {
                 Ok(p) => Some(p),
-                Err(jobby_domain::usecases::auth::AuthError::Store(e)) => {
+                Err(Guarded::Refused(r)) => return Err(r),
+                Err(Guarded::Auth(AuthError::Store(e))) => {
                     tracing::error!(error = %e, "token lookup failed");
                     return Err(Refused {
                         error: ApiError::internal(),
                         decision: None,
                     });
                 }
-                Err(e) => return Err(count_failed_auth(state, ip, e.into()).await),
+                Err(Guarded::Auth(e)) => return Err(count_failed_auth(state, ip, e.into()).await),
             }
         }
     };
@@ -409,7 +434,7 @@ async fn gate(
             p.token_id.to_string(),
             p.rate_limits.quota(spec.class),
         ),
-        None => (RateClass::Anonymous, format!("ip:{ip}"), anonymous_quota()),
+        None => (RateClass::Anonymous, bucket_subject(ip), anonymous_quota()),
     };
     let key = BucketKey {
         class: class.as_str(),
@@ -518,27 +543,72 @@ fn body_refusal(spec: &RouteSpec, headers: &HeaderMap) -> Option<ApiError> {
     None
 }
 
-async fn count_failed_auth(state: &AppState, ip: IpAddr, error: ApiError) -> Refused {
-    let key = BucketKey {
+enum Guarded {
+    Auth(AuthError),
+    Refused(Refused),
+}
+
+/// Authenticates a token: from the in-process cache when warm (no store, no extra limiter
+/// call); otherwise only after checking that this address has failed-authentication budget
+/// left, so guessing is slowed before any lookup is made.
+async fn authenticate(state: &AppState, raw: &str, ip: IpAddr) -> Result<TokenPrincipal, Guarded> {
+    match state.auth.cached(raw) {
+        Ok(Some(p)) => return Ok(p),
+        Err(e) => return Err(Guarded::Auth(e)),
+        Ok(None) => {}
+    }
+    // An unreachable limiter fails open here, as for the anonymous class.
+    if let Ok(d) = state
+        .limiter
+        .peek(&failed_auth_key(ip), anonymous_quota())
+        .await
+        && !d.allowed
+    {
+        state.metrics.rate_limited(RateClass::Anonymous.as_str());
+        return Err(Guarded::Refused(too_many_failures(d)));
+    }
+    state
+        .auth
+        .authenticate(raw, ip)
+        .await
+        .map_err(Guarded::Auth)
+}
+
+fn failed_auth_key(ip: IpAddr) -> BucketKey {
+    BucketKey {
         class: RateClass::Anonymous.as_str(),
-        subject: format!("ip:{ip}"),
+        subject: bucket_subject(ip),
         route: FAILED_AUTH_ROUTE.into(),
-    };
-    match limit(state, &key, RateClass::Anonymous, anonymous_quota()).await {
+    }
+}
+
+fn too_many_failures(d: Decision) -> Refused {
+    let err = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!(
+            "Too many failed authentications from this address; retry in {} s.",
+            d.retry_after_secs()
+        ),
+    );
+    Refused {
+        error: err,
+        decision: Some((RateClass::Anonymous, d)),
+    }
+}
+
+async fn count_failed_auth(state: &AppState, ip: IpAddr, error: ApiError) -> Refused {
+    match limit(
+        state,
+        &failed_auth_key(ip),
+        RateClass::Anonymous,
+        anonymous_quota(),
+    )
+    .await
+    {
         Ok(Some(d)) if !d.allowed => {
             state.metrics.rate_limited(RateClass::Anonymous.as_str());
-            let err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!(
-                    "Too many failed authentications; retry in {} s.",
-                    d.retry_after_secs()
-                ),
-            );
-            Refused {
-                error: err,
-                decision: Some((RateClass::Anonymous, d)),
-            }
+            too_many_failures(d)
         }
         Ok(d) => Refused {
             error,
@@ -585,4 +655,75 @@ pub fn principal_of(req: &HttpRequest) -> Option<TokenPrincipal> {
 
 pub fn is_get(m: &Method) -> bool {
     m == Method::GET
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use jobby_domain::model::ratelimit::{Decision, Quota, RateClass};
+    use jobby_domain::ports::{BucketKey, Db, RateLimiter, StoreError, SystemClock};
+
+    use super::limit;
+    use crate::{AppState, HttpConfig};
+
+    /// A limiter whose store is always unreachable.
+    struct Unreachable;
+
+    #[async_trait]
+    impl RateLimiter for Unreachable {
+        async fn check(&self, _: &BucketKey, _: Quota) -> Result<Decision, StoreError> {
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+        async fn peek(&self, _: &BucketKey, _: Quota) -> Result<Decision, StoreError> {
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("connection refused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_limiter_fails_open_except_for_cost() {
+        let db = Db::new(Arc::new(jobby_memory::MemoryDatabase::new()));
+        let config = HttpConfig {
+            public_url: "http://x".into(),
+            trusted_proxies: vec![],
+        };
+        let state = AppState::new(
+            db,
+            Arc::new(Unreachable),
+            Arc::new(SystemClock),
+            config,
+            Duration::from_secs(1),
+        );
+        for class in [RateClass::Read, RateClass::Write, RateClass::Anonymous] {
+            let key = BucketKey {
+                class: class.as_str(),
+                subject: "tok_x".into(),
+                route: "GET /x".into(),
+            };
+            assert_eq!(
+                limit(&state, &key, class, Quota::per_minute(1))
+                    .await
+                    .unwrap(),
+                None,
+                "{class} fails open"
+            );
+        }
+        assert_eq!(state.metrics.limiter_fail_open.get(), 3);
+        let key = BucketKey {
+            class: "cost",
+            subject: "tok_x".into(),
+            route: "GET /x".into(),
+        };
+        let err = limit(&state, &key, RateClass::Cost, Quota::per_minute(3))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status.as_u16(), 503);
+        assert_eq!(err.code, "DEPENDENCY_UNAVAILABLE");
+        assert_eq!(state.metrics.limiter_fail_closed.get(), 1);
+    }
 }

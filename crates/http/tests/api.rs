@@ -823,3 +823,87 @@ async fn times_are_rfc3339_utc_seconds() {
     assert!(created.ends_with('Z'));
     assert!(chrono::DateTime::parse_from_rfc3339(&created).is_ok());
 }
+
+#[actix_web::test]
+async fn every_forwarded_for_line_is_read() {
+    let st = state_with(jobby_http::HttpConfig {
+        public_url: "http://jobby.test".into(),
+        trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+    });
+    let u = user(&st, "xff@example.com", AccountType::Seeker).await;
+    let t = token(&st, &u, &[Scope::SettingsRead, Scope::SettingsWrite]).await;
+    let app = app!(st);
+    let proxy: std::net::SocketAddr = "10.1.2.3:443".parse().unwrap();
+    let (status, _, _) = send(
+        &app,
+        TestRequest::put()
+            .uri("/api/v1/settings/ip-allowlist")
+            .peer_addr(proxy)
+            .insert_header(("x-forwarded-for", "192.0.2.44"))
+            .insert_header(bearer(&t))
+            .set_json(json!({"cidrs": ["192.0.2.44"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The client wrote an allowlisted address; the proxy appended the real one on its own line.
+    let req = TestRequest::get()
+        .uri("/api/v1/settings")
+        .peer_addr(proxy)
+        .append_header(("x-forwarded-for", "192.0.2.44"))
+        .append_header(("x-forwarded-for", "203.0.113.66"))
+        .insert_header(bearer(&t));
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, 403, "{body}");
+    assert_envelope(&body, "IP_NOT_ALLOWED");
+}
+
+#[actix_web::test]
+async fn guessing_is_stopped_before_any_lookup_but_warm_tokens_work() {
+    let st = state();
+    let u = user(&st, "guess@example.com", AccountType::Seeker).await;
+    let warm = token(&st, &u, &[Scope::QueueRead]).await;
+    let cold = token(&st, &u, &[Scope::QueueRead]).await;
+    let app = app!(st);
+    assert_eq!(
+        send(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/tokens/self")
+                .insert_header(bearer(&warm))
+        )
+        .await
+        .0,
+        200
+    );
+    for _ in 0..60 {
+        let guess = jobby_domain::model::token::PlainToken::generate();
+        let (status, _, _) = send(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/tokens/self")
+                .insert_header(bearer(guess.expose())),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, h, body) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/tokens/self")
+            .insert_header(bearer(&cold)),
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "a token not seen recently is not looked up while the address is out of budget: {body}"
+    );
+    assert_limit_headers(&h);
+    let (status, _, _) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/tokens/self")
+            .insert_header(bearer(&warm)),
+    )
+    .await;
+    assert_eq!(status, 200, "a token in use keeps working");
+}

@@ -64,7 +64,7 @@ pub struct ServeArgs {
     #[arg(long, env = "JOBBY_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Create demo accounts and print their tokens (default: on when in-memory).
-    #[arg(long, env = "JOBBY_SEED_DEMO")]
+    #[arg(long, env = "JOBBY_SEED_DEMO", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub seed_demo: Option<bool>,
     /// CIDRs whose X-Forwarded-For is believed, comma-separated.
     #[arg(long, env = "JOBBY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
@@ -77,7 +77,7 @@ pub struct ServeArgs {
     #[arg(long, env = "JOBBY_TOKEN_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=2000))]
     pub token_cache_ms: u64,
     /// Do not run background work in this process (run `jobby worker` elsewhere).
-    #[arg(long, env = "JOBBY_NO_WORKER")]
+    #[arg(long, env = "JOBBY_NO_WORKER", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_worker: bool,
 }
 

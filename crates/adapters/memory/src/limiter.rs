@@ -20,16 +20,16 @@ impl MemoryRateLimiter {
     }
 }
 
-fn now_ms() -> u64 {
+fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
     async fn check(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError> {
-        let now = now_ms();
+        let now = now_us();
         let mut buckets = self.buckets.lock().expect("limiter lock");
         if buckets.len() >= PRUNE_AT {
             // A bucket whose TAT has passed is as good as absent.
@@ -39,6 +39,12 @@ impl RateLimiter for MemoryRateLimiter {
         let (decision, new_tat) = gcra(now, tat, quota);
         buckets.insert(key.clone(), new_tat);
         Ok(decision)
+    }
+
+    async fn peek(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError> {
+        let buckets = self.buckets.lock().expect("limiter lock");
+        let tat = buckets.get(key).copied().unwrap_or(0);
+        Ok(gcra(now_us(), tat, quota).0)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -136,12 +136,16 @@ impl Database for MemoryDatabase {
         }
     }
 
-    async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+    async fn release_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut guard = self.state.lock().await;
         if guard
             .idempotency
             .get(scope)
-            .is_some_and(|r| r.response.is_none())
+            .is_some_and(|r| r.response.is_none() && r.created_at == claimed_at)
         {
             guard.idempotency.remove(scope);
         }
@@ -337,15 +341,15 @@ impl Repo for MemRepo<'_> {
         &mut self,
         scope: &IdempotencyScope,
         response: &SavedResponse,
-        _now: DateTime<Utc>,
+        claimed_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         match self.state.idempotency.get_mut(scope) {
-            Some(row) => {
+            Some(row) if row.response.is_none() && row.created_at == claimed_at => {
                 row.response = Some(response.clone());
                 Ok(())
             }
-            None => Err(StoreError::Unavailable(
-                "idempotency key was not claimed".into(),
+            _ => Err(StoreError::Unavailable(
+                "this request no longer holds the idempotency key".into(),
             )),
         }
     }

@@ -185,13 +185,18 @@ impl Database for PgDatabase {
         .map_err(Failure::into_store)
     }
 
-    async fn release_idempotency(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+    async fn release_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         diesel::delete(
             idempotency_keys::table
                 .filter(idempotency_keys::user_id.eq(scope.user_id.uuid()))
                 .filter(idempotency_keys::key.eq(scope.key))
-                .filter(idempotency_keys::response_status.is_null()),
+                .filter(idempotency_keys::response_status.is_null())
+                .filter(idempotency_keys::created_at.eq(claimed_at)),
         )
         .execute(&mut conn)
         .await

@@ -343,7 +343,7 @@ impl Repo for PgRepo<'_> {
         &mut self,
         scope: &IdempotencyScope,
         response: &SavedResponse,
-        _now: DateTime<Utc>,
+        claimed_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let status = i16::try_from(response.status).map_err(|_| {
             StoreError::Unavailable(format!("response status {} does not fit", response.status))
@@ -351,7 +351,9 @@ impl Repo for PgRepo<'_> {
         let n = diesel::update(
             idempotency_keys::table
                 .filter(idempotency_keys::user_id.eq(scope.user_id.uuid()))
-                .filter(idempotency_keys::key.eq(scope.key)),
+                .filter(idempotency_keys::key.eq(scope.key))
+                .filter(idempotency_keys::response_status.is_null())
+                .filter(idempotency_keys::created_at.eq(claimed_at)),
         )
         .set((
             idempotency_keys::response_status.eq(status),
@@ -363,7 +365,7 @@ impl Repo for PgRepo<'_> {
         .map_err(store_err)?;
         if n == 0 {
             return Err(StoreError::Unavailable(
-                "idempotency key was not claimed".into(),
+                "this request no longer holds the idempotency key".into(),
             ));
         }
         Ok(())

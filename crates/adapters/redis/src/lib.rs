@@ -13,24 +13,28 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 /// read `TIME` and then write).
 ///
 /// KEYS[1]: the bucket, holding its theoretical arrival time (ms since the epoch).
-/// ARGV: limit, window (ms), emission interval (ms).
-/// Returns {allowed (0/1), remaining, reset_after_ms, retry_after_ms}.
+/// ARGV: limit, capacity (µs), emission interval (µs), 1 to count the request or 0 to peek.
+/// Times are microseconds from Redis `TIME`.
+/// Returns {allowed (0/1), remaining, reset_after_us, retry_after_us}.
 const GCRA_LUA: &str = r"
 local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[2])
 local t = tonumber(ARGV[3])
+local count = ARGV[4] == '1'
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local stored = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
 local tat = math.max(stored, now)
 local new_tat = tat + t
-local allow_at = math.max(new_tat - window, 0)
+local allow_at = math.max(new_tat - capacity, 0)
 if now < allow_at then
   return {0, 0, tat - now, allow_at - now}
 end
 local used = new_tat - now
-local remaining = math.min(math.floor(math.max(window - used, 0) / t), limit)
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', used))
+local remaining = math.min(math.floor(math.max(capacity - used, 0) / t), limit)
+if count then
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', math.ceil(used / 1000)))
+end
 return {1, remaining, used, 0}
 ";
 
@@ -96,6 +100,35 @@ impl RedisRateLimiter {
     pub fn key_prefix(&self) -> &str {
         &self.prefix
     }
+
+    async fn run(
+        &self,
+        key: &BucketKey,
+        quota: Quota,
+        count: bool,
+    ) -> Result<Decision, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.script.prepare_invoke();
+        call.key(format!("{}{}", self.prefix, key.to_key_string()))
+            .arg(quota.limit)
+            .arg(quota.capacity_us())
+            .arg(quota.emission_us())
+            .arg(if count { 1 } else { 0 });
+        // EVALSHA, loading the script first if Redis does not have it.
+        let (allowed, remaining, reset_after_us, retry_after_us): (i64, i64, i64, i64) =
+            within_deadline(call.invoke_async(&mut conn)).await?;
+        let non_negative = |v: i64| {
+            u64::try_from(v).map_err(|_| unavailable(format_args!("unexpected script result {v}")))
+        };
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: quota.limit,
+            remaining: u32::try_from(remaining)
+                .map_err(|_| unavailable(format_args!("unexpected remaining {remaining}")))?,
+            reset_after_us: non_negative(reset_after_us)?,
+            retry_after_us: non_negative(retry_after_us)?,
+        })
+    }
 }
 
 async fn within_deadline<T>(
@@ -112,26 +145,11 @@ async fn within_deadline<T>(
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut call = self.script.prepare_invoke();
-        call.key(format!("{}{}", self.prefix, key.to_key_string()))
-            .arg(quota.limit)
-            .arg(quota.window_ms)
-            .arg(quota.emission_ms());
-        // EVALSHA, loading the script first if Redis does not have it.
-        let (allowed, remaining, reset_after_ms, retry_after_ms): (i64, i64, i64, i64) =
-            within_deadline(call.invoke_async(&mut conn)).await?;
-        let non_negative = |v: i64| {
-            u64::try_from(v).map_err(|_| unavailable(format_args!("unexpected script result {v}")))
-        };
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: quota.limit,
-            remaining: u32::try_from(remaining)
-                .map_err(|_| unavailable(format_args!("unexpected remaining {remaining}")))?,
-            reset_after_ms: non_negative(reset_after_ms)?,
-            retry_after_ms: non_negative(retry_after_ms)?,
-        })
+        self.run(key, quota, true).await
+    }
+
+    async fn peek(&self, key: &BucketKey, quota: Quota) -> Result<Decision, StoreError> {
+        self.run(key, quota, false).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -248,16 +266,16 @@ mod contract {
             let got = limiter.check(&key, q).await.unwrap();
             // The rule with every call at one instant; on Redis a few milliseconds pass
             // between calls, which shifts the times a little and the decisions not at all.
-            let (want, next) = gcra(1_000_000, tat, q);
+            let (want, next) = gcra(1_000_000_000, tat, q);
             tat = next;
             assert_eq!(got.allowed, want.allowed);
             assert_eq!(got.remaining, want.remaining);
             assert!(
-                got.reset_after_ms.abs_diff(want.reset_after_ms) < 1_000,
+                got.reset_after_us.abs_diff(want.reset_after_us) < 1_000_000,
                 "{got:?} vs {want:?}"
             );
             assert!(
-                got.retry_after_ms.abs_diff(want.retry_after_ms) < 1_000,
+                got.retry_after_us.abs_diff(want.retry_after_us) < 1_000_000,
                 "{got:?} vs {want:?}"
             );
         }

@@ -10,6 +10,7 @@ pub const ALLOWLIST_MAX: usize = 50;
 /// The client address: the socket peer, unless the peer is a trusted proxy, in which case
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -21,7 +22,7 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     let mut last_trusted = peer;
     for hop in hops.by_ref() {
         match hop.parse::<IpAddr>() {
-            Ok(ip) if is_trusted(&ip) => last_trusted = ip,
+            Ok(ip) if is_trusted(&canonical(ip)) => last_trusted = canonical(ip),
             Ok(ip) => return canonical(ip),
             // A malformed hop: stop believing the chain there.
             Err(_) => return last_trusted,
@@ -35,6 +36,18 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// The subject of per-address buckets: the address for IPv4, its /64 network for IPv6 (one
+/// customer is typically given a whole /64).
+pub fn bucket_subject(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V6(v6) => format!(
+            "ip:{}",
+            ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string())
+        ),
+        v4 => format!("ip:{v4}"),
     }
 }
 
@@ -84,6 +97,24 @@ mod tests {
             ip("10.0.0.2")
         );
         assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn mapped_peers_and_v6_buckets() {
+        let trusted = vec![parse_cidr("10.0.0.0/8").unwrap()];
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), Some("1.2.3.4"), &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            bucket_subject(ip("2001:db8:1:2:3:4:5:6")),
+            "ip:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            bucket_subject(ip("2001:db8:1:2:ffff::1")),
+            bucket_subject(ip("2001:db8:1:2::9"))
+        );
+        assert_eq!(bucket_subject(ip("::ffff:192.0.2.1")), "ip:192.0.2.1");
     }
 
     #[test]

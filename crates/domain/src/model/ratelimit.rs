@@ -100,26 +100,33 @@ impl fmt::Display for RateClass {
 }
 
 /// The window every class is expressed over.
-pub const WINDOW_MS: u64 = 60_000;
+pub const WINDOW_US: u64 = 60_000_000;
 
 /// One bucket's policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
     pub limit: u32,
-    pub window_ms: u64,
+    pub window_us: u64,
 }
 
 impl Quota {
     pub const fn per_minute(limit: u32) -> Self {
         Quota {
             limit,
-            window_ms: WINDOW_MS,
+            window_us: WINDOW_US,
         }
     }
 
-    /// Milliseconds one request occupies in the bucket.
-    pub fn emission_ms(&self) -> u64 {
-        (self.window_ms / u64::from(self.limit.max(1))).max(1)
+    /// Microseconds one request occupies in the bucket (so limits up to 60 million a minute
+    /// are exact).
+    pub fn emission_us(&self) -> u64 {
+        (self.window_us / u64::from(self.limit.max(1))).max(1)
+    }
+
+    /// How much time a full bucket holds: exactly `limit` emissions, so a burst at one
+    /// instant is exactly the quota whether or not the window divides evenly.
+    pub fn capacity_us(&self) -> u64 {
+        self.emission_us() * u64::from(self.limit.max(1))
     }
 }
 
@@ -129,50 +136,51 @@ pub struct Decision {
     pub allowed: bool,
     pub limit: u32,
     pub remaining: u32,
-    /// Milliseconds until the bucket is full again.
-    pub reset_after_ms: u64,
-    /// Milliseconds until a request would be allowed (0 when allowed).
-    pub retry_after_ms: u64,
+    /// Microseconds until the bucket is full again.
+    pub reset_after_us: u64,
+    /// Microseconds until a request would be allowed (0 when allowed).
+    pub retry_after_us: u64,
 }
 
 impl Decision {
     /// Whole seconds until reset, rounded up.
     pub fn reset_after_secs(&self) -> u64 {
-        self.reset_after_ms.div_ceil(1000)
+        self.reset_after_us.div_ceil(1_000_000)
     }
 
     /// Whole seconds for `Retry-After`, at least 1.
     pub fn retry_after_secs(&self) -> u64 {
-        self.retry_after_ms.div_ceil(1000).max(1)
+        self.retry_after_us.div_ceil(1_000_000).max(1)
     }
 }
 
-/// GCRA: given the stored theoretical arrival time (`tat_ms`, 0 when none) and now, decides
+/// GCRA: given the stored theoretical arrival time (`tat_us`, 0 when none) and now, decides
 /// and returns the new TAT to store (unchanged when denied). The Redis script is this
 /// function transcribed to Lua; the shared contract suite holds both to the same answers.
-pub fn gcra(now_ms: u64, tat_ms: u64, quota: Quota) -> (Decision, u64) {
-    let t = quota.emission_ms();
-    let tat = tat_ms.max(now_ms);
+pub fn gcra(now_us: u64, tat_us: u64, quota: Quota) -> (Decision, u64) {
+    let t = quota.emission_us();
+    let tat = tat_us.max(now_us);
     let new_tat = tat + t;
-    let allow_at = new_tat.saturating_sub(quota.window_ms);
-    if now_ms < allow_at {
+    let capacity = quota.capacity_us();
+    let allow_at = new_tat.saturating_sub(capacity);
+    if now_us < allow_at {
         let d = Decision {
             allowed: false,
             limit: quota.limit,
             remaining: 0,
-            reset_after_ms: tat - now_ms,
-            retry_after_ms: allow_at - now_ms,
+            reset_after_us: tat - now_us,
+            retry_after_us: allow_at - now_us,
         };
-        return (d, tat_ms);
+        return (d, tat_us);
     }
-    let used = new_tat - now_ms;
-    let remaining = (quota.window_ms.saturating_sub(used) / t) as u32;
+    let used = new_tat - now_us;
+    let remaining = (capacity.saturating_sub(used) / t) as u32;
     let d = Decision {
         allowed: true,
         limit: quota.limit,
         remaining: remaining.min(quota.limit),
-        reset_after_ms: used,
-        retry_after_ms: 0,
+        reset_after_us: used,
+        retry_after_us: 0,
     };
     (d, new_tat)
 }
@@ -216,7 +224,7 @@ mod tests {
         assert_eq!(d.retry_after_secs(), 20);
         assert_eq!(d.reset_after_secs(), 60);
         // One emission interval later one more request fits.
-        let (d, _) = gcra(now + 20_000, tat, q);
+        let (d, _) = gcra(now + 20_000_000, tat, q);
         assert!(d.allowed);
     }
 
@@ -236,10 +244,38 @@ mod tests {
                 prop_assert!(d.remaining <= limit);
             }
             for (i, &start) in allowed_at.iter().enumerate() {
-                let in_window = allowed_at[i..].iter().take_while(|&&x| x < start + q.window_ms).count();
+                let in_window = allowed_at[i..].iter().take_while(|&&x| x < start + q.window_us).count();
                 // GCRA allows `limit` at once plus one per emission interval inside a window.
-                prop_assert!(in_window as u64 <= u64::from(limit) + q.window_ms / q.emission_ms());
+                prop_assert!(in_window as u64 <= u64::from(limit) + q.window_us / q.emission_us());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod high_limits {
+    use super::*;
+
+    /// Operator overrides go far above the defaults; the bucket must still hold exactly.
+    #[test]
+    fn large_quotas_are_exact() {
+        for limit in [30_001u32, 40_000, 100_000, MAX_OVERRIDE] {
+            let q = Quota::per_minute(limit);
+            let mut tat = 0;
+            let now = 5_000_000_000u64;
+            let mut allowed = 0u32;
+            while allowed <= limit {
+                let (d, t) = gcra(now, tat, q);
+                if !d.allowed {
+                    break;
+                }
+                allowed += 1;
+                tat = t;
+            }
+            assert_eq!(
+                allowed, limit,
+                "a burst at one instant fills exactly the quota of {limit}"
+            );
         }
     }
 }

@@ -19,8 +19,22 @@ pub struct Signup {
     pub account_type: String,
 }
 
-/// Validates and creates an account with an empty profile.
-pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, Error> {
+/// A signup that passed validation, waiting for its password to be hashed.
+pub struct ValidSignup {
+    email: Email,
+    account_type: AccountType,
+    name: String,
+    password: String,
+}
+
+/// A signup ready to store: the password is hashed.
+pub struct HashedSignup {
+    user: User,
+    profile: Profile,
+}
+
+/// Checks every field of a signup (cheap; no hashing).
+pub fn validate_signup(input: Signup) -> Result<ValidSignup, Error> {
     let mut e = FieldErrors::new();
     let email = Email::parse(&input.email)
         .map_err(|m| e.add("email", m))
@@ -38,19 +52,39 @@ pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, 
     let (Some(email), Some(account_type)) = (email, account_type) else {
         unreachable!("validated above")
     };
-    // Hash outside the transaction: argon2 is deliberately slow.
-    let password_hash = account::hash_password(&input.password);
-    let user = User {
-        id: UserId::new(),
+    Ok(ValidSignup {
         email,
         account_type,
-        password_hash,
-        created_at: now,
-    };
-    let profile = Profile {
         name: input.name.trim().to_owned(),
-        ..Default::default()
-    };
+        password: input.password,
+    })
+}
+
+impl ValidSignup {
+    /// Hashes the password: argon2id is deliberately slow (tens of milliseconds), so callers
+    /// on an async runtime run this on a blocking thread.
+    pub fn hash(self, now: DateTime<Utc>) -> HashedSignup {
+        let password_hash = account::hash_password(&self.password);
+        let user = User {
+            id: UserId::new(),
+            email: self.email,
+            account_type: self.account_type,
+            password_hash,
+            created_at: now,
+        };
+        HashedSignup {
+            user,
+            profile: Profile {
+                name: self.name,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Stores a hashed signup: the account and its empty profile.
+pub async fn create_account(db: &Db, signup: HashedSignup) -> Result<User, Error> {
+    let HashedSignup { user, profile } = signup;
     let created = user.clone();
     db.transaction(move |repo| {
         Box::pin(async move {
@@ -65,28 +99,44 @@ pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, 
     Ok(created)
 }
 
-/// Checks email and password. An unknown email costs the same hash verification as a wrong
-/// password and yields the same error, so the two cannot be told apart.
-pub async fn login(db: &Db, email: &str, password: &str) -> Result<User, Error> {
-    let user = match Email::parse(email) {
+/// Validates and creates an account with an empty profile, hashing inline (for the CLI and
+/// tests; request handlers hash on a blocking thread).
+pub async fn signup(db: &Db, input: Signup, now: DateTime<Utc>) -> Result<User, Error> {
+    let valid = validate_signup(input)?;
+    create_account(db, valid.hash(now)).await
+}
+
+/// The account a login names, if any (the first, cheap half of a login).
+pub async fn find_login(db: &Db, email: &str) -> Result<Option<User>, Error> {
+    match Email::parse(email) {
         Ok(email) => {
             db.read(move |repo| {
                 Box::pin(async move { repo.user_by_email(&email).await.map_err(Error::from) })
             })
-            .await?
+            .await
         }
-        Err(_) => None,
-    };
+        Err(_) => Ok(None),
+    }
+}
+
+/// The slow half of a login: verifies the password. An unknown account costs the same hash
+/// verification as a wrong password and yields the same error, so the two cannot be told
+/// apart.
+pub fn check_login(user: Option<User>, password: &str) -> Result<User, Error> {
     let phc = user
         .as_ref()
         .map_or(account::decoy_hash(), |u| u.password_hash.as_str())
         .to_owned();
-    let password = password.to_owned();
-    let verified = account::verify_password(&password, &phc);
+    let verified = account::verify_password(password, &phc);
     match user {
         Some(u) if verified => Ok(u),
         _ => Err(Error::InvalidCredentials),
     }
+}
+
+/// Checks email and password inline (for the CLI and tests).
+pub async fn login(db: &Db, email: &str, password: &str) -> Result<User, Error> {
+    check_login(find_login(db, email).await?, password)
 }
 
 /// A new browser session for a user: returns the cookie secret (shown only to the browser).

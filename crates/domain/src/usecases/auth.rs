@@ -44,11 +44,23 @@ impl Authenticator {
         }
     }
 
+    /// Answers from the in-process cache only: `Ok(None)` when the token is well-formed but
+    /// not cached (a store lookup is needed).
+    pub fn cached(&self, raw: &str) -> Result<Option<TokenPrincipal>, AuthError> {
+        let token = PlainToken::parse(raw).ok_or(AuthError::Malformed)?;
+        match self.cached_by_hash(&token.hash()) {
+            Some(p) if p.expires_at.is_some_and(|e| e <= self.clock.now()) => {
+                Err(AuthError::Invalid)
+            }
+            other => Ok(other),
+        }
+    }
+
     pub async fn authenticate(&self, raw: &str, ip: IpAddr) -> Result<TokenPrincipal, AuthError> {
         let token = PlainToken::parse(raw).ok_or(AuthError::Malformed)?;
         let hash = token.hash();
         let now = self.clock.now();
-        if let Some(p) = self.cached(&hash) {
+        if let Some(p) = self.cached_by_hash(&hash) {
             return if p.expires_at.is_none_or(|e| e > now) {
                 Ok(p)
             } else {
@@ -69,7 +81,7 @@ impl Authenticator {
         Ok(principal)
     }
 
-    fn cached(&self, hash: &TokenHash) -> Option<TokenPrincipal> {
+    fn cached_by_hash(&self, hash: &TokenHash) -> Option<TokenPrincipal> {
         let mut cache = self.cache.lock().expect("token cache lock");
         match cache.get(hash) {
             Some((at, p)) if at.elapsed() < self.ttl => Some(p.clone()),

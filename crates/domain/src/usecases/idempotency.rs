@@ -70,18 +70,24 @@ pub async fn run(
         // saved, so a replay answers the same.
         Err(TxFail::Refused(resp)) if is_saved(resp.status) => {
             let saved = resp.clone();
-            db.transaction(move |repo| {
-                Box::pin(async move { repo.complete_idempotency(&scope, &saved, now).await })
-            })
-            .await?;
+            let stored: Result<(), StoreError> = db
+                .transaction(move |repo| {
+                    Box::pin(async move { repo.complete_idempotency(&scope, &saved, now).await })
+                })
+                .await;
+            if let Err(e) = stored {
+                // Free the key rather than leave it "in use" until the claim goes stale.
+                let _ = db.inner().release_idempotency(&scope, now).await;
+                return Err(e);
+            }
             Ok(Outcome::Fresh(resp))
         }
         Err(TxFail::Refused(resp)) => {
-            db.inner().release_idempotency(&scope).await?;
+            db.inner().release_idempotency(&scope, now).await?;
             Ok(Outcome::Fresh(resp))
         }
         Err(TxFail::Store(e)) => {
-            if let Err(release) = db.inner().release_idempotency(&scope).await {
+            if let Err(release) = db.inner().release_idempotency(&scope, now).await {
                 // The claim goes stale and is taken over by the next retry.
                 return Err(StoreError::Unavailable(format!(
                     "{e}; releasing the key also failed: {release}"

@@ -248,7 +248,17 @@ async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
         account_type: field(&form, "account_type").into(),
     };
     let now = state.clock.now();
-    let user = match accounts::signup(&state.db, input, now).await {
+    let created = match accounts::validate_signup(input) {
+        Ok(valid) => match web::block(move || valid.hash(now)).await {
+            Ok(hashed) => accounts::create_account(&state.db, hashed).await,
+            Err(e) => {
+                tracing::error!(error = %e, "password hashing failed");
+                return server_error();
+            }
+        },
+        Err(e) => Err(e),
+    };
+    let user = match created {
         Ok(u) => u,
         Err(Error::Validation(f)) => {
             let errs: Vec<String> =
@@ -319,7 +329,22 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
         field(&form, "email").to_owned(),
         field(&form, "password").to_owned(),
     );
-    match accounts::login(&state.db, &email, &password).await {
+    let found = match accounts::find_login(&state.db, &email).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "login lookup failed");
+            return server_error();
+        }
+    };
+    // argon2 is CPU-bound by design: verify on a blocking thread, not an async worker.
+    let checked = match web::block(move || accounts::check_login(found, &password)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "password check failed");
+            return server_error();
+        }
+    };
+    match checked {
         Ok(user) => start_session(&state, &user).await,
         Err(Error::InvalidCredentials) => {
             let csrf = field(&form, "csrf_token").to_owned();
