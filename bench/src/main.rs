@@ -1,19 +1,23 @@
 //! The baseline of `cargo xtask bench`: `GET /baseline/{user_id}` runs one indexed SELECT
-//! (a profile by primary key) through the same pool the server uses and answers JSON. No
+//! (the profile row by primary key, as `GET /api/v1/profile` does) through the same pool the server uses and answers JSON. No
 //! authentication, no rate limit, no middleware: what the framework and one database round
 //! trip cost, for the real routes to be measured against.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use diesel::sql_types::{Text, Uuid as SqlUuid};
-use diesel::{QueryableByName, sql_query};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 use diesel_async::pooled_connection::deadpool::Pool;
+use jobby_postgres::schema::profiles;
 
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = Text)]
-    name: String,
-}
+type ProfileColumns = (
+    String,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+);
 
 async fn baseline(
     pool: web::Data<Pool<diesel_async::AsyncPgConnection>>,
@@ -22,13 +26,31 @@ async fn baseline(
     let Ok(mut conn) = pool.get().await else {
         return HttpResponse::ServiceUnavailable().finish();
     };
-    let row: Result<Row, _> = sql_query("SELECT name FROM profiles WHERE user_id = $1")
-        .bind::<SqlUuid, _>(id.into_inner())
-        .get_result(&mut conn)
-        .await;
+    // The same statement the server's GET /profile runs: the profile row by primary key,
+    // through the diesel DSL (a cached prepared statement), answered as the same JSON.
+    let row: Result<Option<ProfileColumns>, _> = profiles::table
+        .filter(profiles::user_id.eq(id.into_inner()))
+        .select((
+            profiles::name,
+            profiles::headline,
+            profiles::skills,
+            profiles::location,
+            profiles::links,
+            profiles::resume_text,
+            profiles::company,
+        ))
+        .first(&mut conn)
+        .await
+        .optional();
     match row {
-        Ok(r) => HttpResponse::Ok().json(serde_json::json!({ "name": r.name })),
-        Err(_) => HttpResponse::NotFound().finish(),
+        Ok(Some((name, headline, skills, location, links, resume_text, company))) => {
+            HttpResponse::Ok().json(serde_json::json!({
+                "name": name, "headline": headline, "skills": skills, "location": location,
+                "links": links, "resume_text": resume_text, "company": company,
+            }))
+        }
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(_) => HttpResponse::InternalServerError().finish(),
     }
 }
 

@@ -324,7 +324,7 @@ fn measure(
         &user_uuid[20..32]
     );
     let script = std::env::temp_dir().join("jobby-bench-xff.lua");
-    std::fs::write(&script, "counter = 0\nrequest = function()\n  counter = counter + 1\n  local ip = string.format(\"10.%d.%d.%d\", (counter // 65536) % 256, (counter // 256) % 256, counter % 256)\n  wrk.headers[\"X-Forwarded-For\"] = ip\n  return wrk.format(nil)\nend\n").map_err(|e| e.to_string())?;
+    std::fs::write(&script, "counter = 0\nrequest = function()\n  counter = counter + 1\n  local ip = string.format(\"10.%d.%d.%d\", math.floor(counter / 65536) % 256, math.floor(counter / 256) % 256, counter % 256)\n  wrk.headers[\"X-Forwarded-For\"] = ip\n  return wrk.format(nil)\nend\n").map_err(|e| e.to_string())?;
 
     let scenarios: Vec<(&str, String, Vec<&str>, Option<&PathBuf>)> = vec![
         (

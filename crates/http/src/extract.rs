@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -15,7 +16,7 @@ use crate::error::ApiError;
 
 /// The token principal the gate authenticated. Present on every route whose access is a
 /// token; a handler that asks for it on a public route gets a 500, which tests catch.
-pub struct Authed(pub TokenPrincipal);
+pub struct Authed(pub Arc<TokenPrincipal>);
 
 impl FromRequest for Authed {
     type Error = ApiError;
@@ -24,7 +25,7 @@ impl FromRequest for Authed {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
             req.extensions()
-                .get::<TokenPrincipal>()
+                .get::<Arc<TokenPrincipal>>()
                 .cloned()
                 .map(Authed)
                 .ok_or_else(|| {

@@ -9,6 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
@@ -38,6 +39,10 @@ pub struct RequestId(pub String);
 /// The caller's address after the trusted-proxy rule, in request extensions.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub IpAddr);
+
+/// The matched route pattern (or `unmatched`), computed once per request.
+#[derive(Clone, Debug)]
+pub struct RoutePattern(pub Option<String>);
 
 /// The parsed `Idempotency-Key`, in request extensions.
 #[derive(Clone, Copy, Debug)]
@@ -91,9 +96,9 @@ pub async fn observe(
     req.extensions_mut().insert(ClientIp(ip));
     let method = metric_method(req.method()).to_owned();
     let path = req.path().to_owned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let pattern = req.match_pattern();
+    let route = pattern.clone().unwrap_or_else(|| "unmatched".to_owned());
+    req.extensions_mut().insert(RoutePattern(pattern));
 
     let result = AssertUnwindSafe(next.call(req)).catch_unwind().await;
     let mut res = match result {
@@ -263,7 +268,7 @@ pub async fn unmatched(req: HttpRequest) -> HttpResponse {
 
 /// What the gate found for a request it let through.
 struct Passed {
-    principal: Option<TokenPrincipal>,
+    principal: Option<Arc<TokenPrincipal>>,
     decision: Option<(RateClass, Decision)>,
 }
 
@@ -283,7 +288,10 @@ pub async fn api_gate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    let pattern = req.match_pattern();
+    let pattern = match req.extensions().get::<RoutePattern>() {
+        Some(p) => p.0.clone(),
+        None => req.match_pattern(),
+    };
     let Some(spec) = pattern
         .as_deref()
         .and_then(|p| routes::find(req.method(), p))
@@ -551,7 +559,11 @@ enum Guarded {
 /// Authenticates a token: from the in-process cache when warm (no store, no extra limiter
 /// call); otherwise only after checking that this address has failed-authentication budget
 /// left, so guessing is slowed before any lookup is made.
-async fn authenticate(state: &AppState, raw: &str, ip: IpAddr) -> Result<TokenPrincipal, Guarded> {
+async fn authenticate(
+    state: &AppState,
+    raw: &str,
+    ip: IpAddr,
+) -> Result<Arc<TokenPrincipal>, Guarded> {
     match state.auth.cached(raw) {
         Ok(Some(p)) => return Ok(p),
         Err(e) => return Err(Guarded::Auth(e)),
@@ -649,8 +661,8 @@ async fn limit(
 }
 
 /// For tests and handlers: the principal the gate stored.
-pub fn principal_of(req: &HttpRequest) -> Option<TokenPrincipal> {
-    req.extensions().get::<TokenPrincipal>().cloned()
+pub fn principal_of(req: &HttpRequest) -> Option<Arc<TokenPrincipal>> {
+    req.extensions().get::<Arc<TokenPrincipal>>().cloned()
 }
 
 pub fn is_get(m: &Method) -> bool {

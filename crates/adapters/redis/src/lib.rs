@@ -45,11 +45,25 @@ const IO_TIMEOUT: Duration = Duration::from_millis(500);
 const CALL_DEADLINE: Duration = Duration::from_millis(1500);
 
 /// GCRA buckets in Redis: the limit holds across every process sharing the Redis.
+///
+/// Each thread that uses the limiter gets its own multiplexed connection, created on that
+/// thread's runtime. An HTTP worker's rate-limit round trip then stays on the worker's own
+/// event loop instead of waking another runtime's thread twice per request.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
+    /// The connection made at construction (for the constructing thread).
     conn: ConnectionManager,
+    client: redis::Client,
+    id: usize,
     prefix: String,
     script: Script,
+}
+
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's connections, by limiter id.
+    static CONNECTIONS: std::cell::RefCell<Vec<(usize, ConnectionManager)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -76,7 +90,8 @@ impl RedisRateLimiter {
         .await
         .map_err(|_| unavailable(format_args!("no connection within {CALL_DEADLINE:?}")))?
         .map_err(unavailable)?;
-        Ok(Self::with_connection(conn, key_prefix))
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        Ok(Self::with_connection(client, conn, key_prefix))
     }
 
     /// Like [`connect`](Self::connect), but connects on first use, so a server can start
@@ -84,17 +99,47 @@ impl RedisRateLimiter {
     /// runtime.
     pub fn connect_lazy(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config()).map_err(unavailable)?;
-        Ok(Self::with_connection(conn, key_prefix))
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config())
+            .map_err(unavailable)?;
+        Ok(Self::with_connection(client, conn, key_prefix))
     }
 
-    fn with_connection(conn: ConnectionManager, key_prefix: impl Into<String>) -> Self {
-        RedisRateLimiter {
-            conn,
+    fn with_connection(
+        client: redis::Client,
+        conn: ConnectionManager,
+        key_prefix: impl Into<String>,
+    ) -> Self {
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let limiter = RedisRateLimiter {
+            conn: conn.clone(),
+            client,
+            id,
             prefix: key_prefix.into(),
             script: Script::new(GCRA_LUA),
-        }
+        };
+        CONNECTIONS.with(|c| c.borrow_mut().push((id, conn)));
+        limiter
+    }
+
+    /// This thread's connection, made lazily on this thread's runtime; the shared one when
+    /// no runtime is current here.
+    fn connection(&self) -> ConnectionManager {
+        CONNECTIONS.with(|c| {
+            let mut conns = c.borrow_mut();
+            if let Some((_, conn)) = conns.iter().find(|(id, _)| *id == self.id) {
+                return conn.clone();
+            }
+            if tokio::runtime::Handle::try_current().is_err() {
+                return self.conn.clone();
+            }
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), config()) {
+                Ok(conn) => {
+                    conns.push((self.id, conn.clone()));
+                    conn
+                }
+                Err(_) => self.conn.clone(),
+            }
+        })
     }
 
     pub fn key_prefix(&self) -> &str {
@@ -107,7 +152,7 @@ impl RedisRateLimiter {
         quota: Quota,
         count: bool,
     ) -> Result<Decision, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection();
         let mut call = self.script.prepare_invoke();
         call.key(format!("{}{}", self.prefix, key.to_key_string()))
             .arg(quota.limit)
@@ -153,7 +198,7 @@ impl RateLimiter for RedisRateLimiter {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection();
         let pong: String = within_deadline(redis::cmd("PING").query_async(&mut conn)).await?;
         if pong != "PONG" {
             return Err(unavailable(format_args!("PING answered {pong:?}")));

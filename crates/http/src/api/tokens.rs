@@ -90,14 +90,14 @@ pub struct TokenList {
 #[utoipa::path(tag = "tokens", responses((status = 200, body = TokenSelf)))]
 #[get("/tokens/self")]
 pub async fn token_self(Authed(p): Authed) -> HttpResponse {
-    HttpResponse::Ok().json(TokenSelf::from(&p))
+    HttpResponse::Ok().json(TokenSelf::from(&*p))
 }
 
 /// Deprecated alias of `GET /tokens/self`.
 #[utoipa::path(tag = "tokens", responses((status = 200, body = TokenSelf)))]
 #[get("/tokens/current")]
 pub async fn token_current(Authed(p): Authed) -> HttpResponse {
-    HttpResponse::Ok().json(TokenSelf::from(&p))
+    HttpResponse::Ok().json(TokenSelf::from(&*p))
 }
 
 /// The caller's tokens, newest first.
