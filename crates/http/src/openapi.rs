@@ -123,7 +123,7 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
                 "in": "header",
                 "required": false,
                 "description": "A UUID v4 (bare, or quoted). A retry with the same key and request replays the first response byte for byte (`Idempotent-Replayed: true`) for 24 hours.",
-                "schema": { "type": "string", "format": "uuid" }
+                "schema": { "type": "string", "pattern": "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|\"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}\")$" }
             }));
         }
     }

@@ -103,7 +103,7 @@ pub async fn token_current(Authed(p): Authed) -> HttpResponse {
 /// The caller's tokens, newest first.
 #[utoipa::path(
     tag = "tokens",
-    params(("limit" = Option<u32>, Query, description = "1..100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, body = TokenList), (status = 400, description = "Bad limit or cursor", body = super::ErrorBody))
 )]
 #[get("/api-tokens")]
