@@ -103,6 +103,9 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         Duration::from_millis(args.token_cache_ms),
     );
 
+    // Compute the decoy password hash now, so the first login with an unknown email takes
+    // no longer than any other.
+    let _ = jobby_domain::model::account::decoy_hash();
     let in_memory = args.store.database_url.is_none();
     if args.seed_demo.unwrap_or(in_memory) {
         seed::demo(&db, &clock, &public_url).await?;

@@ -17,9 +17,21 @@ pub struct Env {
     pub state: AppState,
 }
 
+/// A clock that never moves: rate-limit buckets do not refill during a test, however slow
+/// the machine is.
+pub struct FrozenClock(pub chrono::DateTime<chrono::Utc>);
+
+impl Clock for FrozenClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}
+
 pub fn state_with(config: HttpConfig) -> AppState {
     let db = Db::new(Arc::new(jobby_memory::MemoryDatabase::new()));
-    let limiter = Arc::new(jobby_memory::MemoryRateLimiter::new());
+    let limiter = Arc::new(jobby_memory::MemoryRateLimiter::with_clock(Arc::new(
+        FrozenClock(chrono::Utc::now()),
+    )));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     AppState::new(db, limiter, clock, config, Duration::from_millis(1000))
 }
