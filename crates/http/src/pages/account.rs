@@ -483,7 +483,7 @@ async fn render_tokens(
         esc(field(f, "expires_in_days"))
     });
     let body = format!(
-        "<h1>Personal access tokens</h1><p>Signed in as {} ({}). <form method=\"post\" action=\"/account/logout\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\"><button type=\"submit\">Log out</button></form></p>\
+        "<h1>Personal access tokens</h1><div class=\"who\"><span>Signed in as {} ({}).</span><form method=\"post\" action=\"/account/logout\"><input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\"><button type=\"submit\">Log out</button></form></div>\
 {notice}{}\
 <h2>New token</h2><form method=\"post\" action=\"/account/api-tokens\"><input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <label for=\"name\">Name</label><input type=\"text\" id=\"name\" name=\"name\" value=\"{name}\" required maxlength=\"100\">\

@@ -24,7 +24,7 @@ h1{font-size:1.5rem}label{display:block;margin:.6rem 0 .2rem}input[type=text],in
 button{padding:.45rem .9rem;margin-top:.8rem;cursor:pointer}.error{color:#a11;background:#fdecec;padding:.5rem .8rem;border-radius:4px}\
 .notice{background:#eef7ee;padding:.6rem .8rem;border-radius:4px}code{background:#f3f3f3;padding:.15rem .3rem}\
 table{border-collapse:collapse;width:100%;margin-top:1rem}td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;font-size:.9rem}\
-fieldset{border:1px solid #ddd;margin-top:.8rem}.scopes label{display:inline-block;width:12rem;margin:.2rem 0}nav{margin-bottom:1rem}";
+fieldset{border:1px solid #ddd;margin-top:.8rem}td code{white-space:nowrap}.who{display:flex;gap:1rem;align-items:baseline}.who button{margin-top:0}.scopes label{display:inline-block;width:12rem;margin:.2rem 0}nav{margin-bottom:1rem}";
 
 /// A full page. `body` is trusted HTML built with `esc` for every interpolated value.
 pub fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
