@@ -1,11 +1,12 @@
-//! Configuration: environment variables, each also a flag (SPEC §10).
+//! Configuration: environment variables, each also a flag (SPEC §10). These types carry
+//! secrets (a `DATABASE_URL` may hold a password), so none of them implements `Debug`.
 
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(
     name = "jobby",
     version,
@@ -18,7 +19,7 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Serve the API and the account pages (the default).
     Serve(ServeArgs),
@@ -36,7 +37,7 @@ pub enum Command {
     },
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct StoreArgs {
     /// Postgres; unset = in-memory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -52,7 +53,7 @@ pub struct StoreArgs {
     pub db_pool_size: usize,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -86,7 +87,7 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
         .ok_or_else(|| format!("`{s}` is not a CIDR block or IP address"))
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum AdminCommand {
     /// Create an account.
     CreateUser {

@@ -11,12 +11,23 @@ use crate::model::ratelimit::{MAX_OVERRIDE, RateClass};
 use crate::model::session::{self, SessionRecord};
 use crate::ports::{Db, StoreError};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Signup {
     pub email: String,
     pub password: String,
     pub name: String,
     pub account_type: String,
+}
+
+impl std::fmt::Debug for Signup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signup")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .field("name", &self.name)
+            .field("account_type", &self.account_type)
+            .finish()
+    }
 }
 
 /// A signup that passed validation, waiting for its password to be hashed.
