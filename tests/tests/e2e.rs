@@ -347,3 +347,40 @@ fn base_fails(s: &Services, args: &[&str]) -> String {
     assert!(!out.status.success());
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+#[tokio::test]
+async fn the_worker_purges_keys_older_than_a_day() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let s = services_or_skip!();
+    let token = account_with_token(&s, "purge@example.com", "seeker", "profile:write");
+    let server = spawn(&s, &[("JOBBY_NO_WORKER", "true")]);
+    let key = uuid::Uuid::new_v4().to_string();
+    let patch = || {
+        client()
+            .patch(server.url("/api/v1/profile"))
+            .bearer_auth(&token)
+            .header("idempotency-key", &key)
+            .json(&json!({"headline": "x"}))
+    };
+    assert_eq!(patch().send().await.unwrap().status(), 200);
+    assert_eq!(
+        jobby(&s, &["worker", "--once"]),
+        "purged 0 idempotency keys and 0 sessions",
+        "a fresh key stays"
+    );
+    let mut conn = AsyncPgConnection::establish(&s.database_url).await.unwrap();
+    diesel::sql_query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        jobby(&s, &["worker", "--once"]),
+        "purged 1 idempotency keys and 0 sessions"
+    );
+    let again = patch().send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(
+        again.headers().get("idempotent-replayed").is_none(),
+        "the purged key is fresh again"
+    );
+}

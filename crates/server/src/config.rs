@@ -26,7 +26,13 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate(StoreArgs),
     /// Run background work only (purges of expired idempotency keys and sessions).
-    Worker(StoreArgs),
+    Worker {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Run one pass and exit (for cron and tests).
+        #[arg(long)]
+        once: bool,
+    },
     /// Operator commands.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         None => runtime.block_on(serve(cli.serve)),
         Some(Command::Serve(args)) => runtime.block_on(serve(args)),
         Some(Command::Migrate(store)) => runtime.block_on(migrate(store)),
-        Some(Command::Worker(store)) => runtime.block_on(worker(store)),
+        Some(Command::Worker { store, once }) => runtime.block_on(worker(store, once)),
         Some(Command::Admin(cmd)) => runtime.block_on(admin(cmd)),
         Some(Command::Openapi { check }) => openapi(check),
     };
@@ -135,9 +135,14 @@ async fn migrate(store: StoreArgs) -> Fallible<()> {
     Ok(())
 }
 
-async fn worker(store: StoreArgs) -> Fallible<()> {
+async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     let db = Db::new(open_store(&store).await?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if once {
+        let (keys, sessions) = purge(&db, &clock).await;
+        println!("purged {keys} idempotency keys and {sessions} sessions");
+        return Ok(());
+    }
     tokio::select! {
         () = background(db, clock) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("worker stopping"),
@@ -151,22 +156,39 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let now = clock.now();
-        match db
-            .inner()
-            .purge_idempotency(now - idempotency::retention())
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-        }
-        match db.inner().purge_sessions(now).await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired sessions purged"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
-        }
+        purge(&db, &clock).await;
     }
+}
+
+/// One pass of the purges; returns how many keys and sessions went.
+async fn purge(db: &Db, clock: &Arc<dyn Clock>) -> (u64, u64) {
+    let now = clock.now();
+    let keys = match db
+        .inner()
+        .purge_idempotency(now - idempotency::retention())
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "purging idempotency keys failed");
+            0
+        }
+    };
+    let sessions = match db.inner().purge_sessions(now).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "purging sessions failed");
+            0
+        }
+    };
+    if keys + sessions > 0 {
+        tracing::info!(
+            keys,
+            sessions,
+            "expired idempotency keys and sessions purged"
+        );
+    }
+    (keys, sessions)
 }
 
 async fn admin(cmd: AdminCommand) -> Fallible<()> {
