@@ -24,7 +24,7 @@ use jobby_domain::model::network::{allowed, bucket_subject, client_ip};
 use jobby_domain::model::ratelimit::{Decision, Quota, RateClass};
 use jobby_domain::model::token::TokenPrincipal;
 use jobby_domain::ports::BucketKey;
-use jobby_domain::usecases::auth::AuthError;
+use jobby_domain::usecases::auth::{AuthError, Cached};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -96,7 +96,7 @@ pub async fn observe(
     req.extensions_mut().insert(ClientIp(ip));
     let method = metric_method(req.method()).to_owned();
     let path = req.path().to_owned();
-    let pattern = req.match_pattern();
+    let pattern = route_pattern(req.request());
     let route = pattern.clone().unwrap_or_else(|| "unmatched".to_owned());
     req.extensions_mut().insert(RoutePattern(pattern));
 
@@ -247,9 +247,20 @@ pub fn unsupported_media_type() -> ApiError {
     )
 }
 
+/// The path the router matches on: percent-decoded (except the reserved characters), so
+/// `/%61pi/v1/profile` is seen as the `/api/v1/profile` it routes to.
+pub fn routing_path(req: &HttpRequest) -> &str {
+    req.match_info().as_str()
+}
+
+/// The route pattern the router will pick for this request's path, if any.
+fn route_pattern(req: &HttpRequest) -> Option<String> {
+    req.resource_map().match_pattern(routing_path(req))
+}
+
 /// The default service: 405 with `Allow` when the path exists under another method, else 404.
 pub async fn unmatched(req: HttpRequest) -> HttpResponse {
-    let methods = routes::methods_for_path(req.path());
+    let methods = routes::methods_for_path(routing_path(&req));
     if methods.is_empty() {
         return ApiError::not_found().error_response();
     }
@@ -282,7 +293,7 @@ pub async fn api_gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !req.path().starts_with("/api/") {
+    if !routing_path(req.request()).starts_with("/api/") {
         return next
             .call(req)
             .await
@@ -290,7 +301,7 @@ pub async fn api_gate(
     }
     let pattern = match req.extensions().get::<RoutePattern>() {
         Some(p) => p.0.clone(),
-        None => req.match_pattern(),
+        None => route_pattern(req.request()),
     };
     let Some(spec) = pattern
         .as_deref()
@@ -304,15 +315,10 @@ pub async fn api_gate(
             tracing::error!(pattern = %p, "route served without a route-table entry");
             return Ok(req.into_response(ApiError::internal().error_response()));
         }
-        if pattern.is_some() {
-            // A known path under a method the table does not list: never reach a handler.
-            let resp = unmatched(req.request().clone()).await;
-            return Ok(req.into_response(resp));
-        }
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+        // A known path under a method the table does not list (405), or no route (404):
+        // answered here, so nothing under /api/ reaches a handler without the gate.
+        let resp = unmatched(req.request().clone()).await;
+        return Ok(req.into_response(resp));
     };
     let state = state_of(req.request());
     let ip = req
@@ -565,9 +571,12 @@ async fn authenticate(
     ip: IpAddr,
 ) -> Result<Arc<TokenPrincipal>, Guarded> {
     match state.auth.cached(raw) {
-        Ok(Some(p)) => return Ok(p),
+        Ok(Cached::Hit(p)) => return Ok(p),
         Err(e) => return Err(Guarded::Auth(e)),
-        Ok(None) => {}
+        // A token valid a moment ago: refresh it without the guessing guard, so a busy
+        // shared address cannot lock out the tokens in use behind it.
+        Ok(Cached::Refresh) => return state.auth.lookup(raw, ip).await.map_err(Guarded::Auth),
+        Ok(Cached::Miss) => {}
     }
     // An unreachable limiter fails open here, as for the anonymous class.
     if let Ok(d) = state
@@ -579,11 +588,7 @@ async fn authenticate(
         state.metrics.rate_limited(RateClass::Anonymous.as_str());
         return Err(Guarded::Refused(too_many_failures(d)));
     }
-    state
-        .auth
-        .authenticate(raw, ip)
-        .await
-        .map_err(Guarded::Auth)
+    state.auth.lookup(raw, ip).await.map_err(Guarded::Auth)
 }
 
 fn failed_auth_key(ip: IpAddr) -> BucketKey {

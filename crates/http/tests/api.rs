@@ -907,3 +907,39 @@ async fn guessing_is_stopped_before_any_lookup_but_warm_tokens_work() {
     .await;
     assert_eq!(status, 200, "a token in use keeps working");
 }
+
+#[actix_web::test]
+async fn percent_encoded_paths_still_pass_the_gate() {
+    let st = state();
+    let u = user(&st, "enc@example.com", AccountType::Seeker).await;
+    let t = token(&st, &u, &[Scope::QueueRead]).await;
+    let app = app!(st);
+    // Routed to /api/v1/profile: the gate must see it too (401, not a handler without auth).
+    let (status, h, body) = send(&app, TestRequest::get().uri("/%61pi/v1/profile")).await;
+    assert_eq!(status, 401, "{body}");
+    assert_limit_headers(&h);
+    let (status, _, body) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/%70rofile")
+            .insert_header(bearer(&t)),
+    )
+    .await;
+    assert_eq!(status, 403, "scope still checked: {body}");
+    assert_envelope(&body, "INSUFFICIENT_SCOPE");
+    let (status, h, _) = send(&app, TestRequest::get().uri("/api/v1/openapi%2Ejson")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h["ratelimit-policy"], "\"anonymous\";q=60;w=60",
+        "the anonymous limit applies"
+    );
+    let (status, _, body) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/tokens%2Fself")
+            .insert_header(bearer(&t)),
+    )
+    .await;
+    assert_eq!(status, 404, "an encoded slash is not a separator");
+    assert_envelope(&body, "NOT_FOUND");
+}

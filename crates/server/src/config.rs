@@ -81,7 +81,7 @@ pub struct ServeArgs {
     pub workers: Option<usize>,
     /// How long a looked-up token is trusted without asking the database (milliseconds).
     /// Bounds how long a revocation takes to reach other processes.
-    #[arg(long, env = "JOBBY_TOKEN_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1300))]
+    #[arg(long, env = "JOBBY_TOKEN_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1200))]
     pub token_cache_ms: u64,
     /// Do not run background work in this process (run `jobby worker` elsewhere).
     #[arg(long, env = "JOBBY_NO_WORKER", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]

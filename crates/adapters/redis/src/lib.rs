@@ -12,7 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 /// Redis' clock (so every process agrees on "now"). Needs Redis 5 or later (scripts that
 /// read `TIME` and then write).
 ///
-/// KEYS[1]: the bucket, holding its theoretical arrival time (ms since the epoch).
+/// KEYS[1]: the bucket, holding its theoretical arrival time (µs since the epoch).
 /// ARGV: limit, capacity (µs), emission interval (µs), 1 to count the request or 0 to peek.
 /// Times are microseconds from Redis `TIME`.
 /// Returns {allowed (0/1), remaining, reset_after_us, retry_after_us}.
@@ -55,6 +55,9 @@ pub struct RedisRateLimiter {
     conn: ConnectionManager,
     client: redis::Client,
     id: usize,
+    /// Lives as long as any clone of this limiter; thread-local connections of a limiter
+    /// that is gone are pruned through it.
+    alive: std::sync::Arc<()>,
     prefix: String,
     script: Script,
 }
@@ -63,7 +66,7 @@ static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 
 thread_local! {
     /// This thread's connections, by limiter id.
-    static CONNECTIONS: std::cell::RefCell<Vec<(usize, ConnectionManager)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static CONNECTIONS: std::cell::RefCell<Vec<(usize, std::sync::Weak<()>, ConnectionManager)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -114,10 +117,14 @@ impl RedisRateLimiter {
             conn: conn.clone(),
             client,
             id,
+            alive: std::sync::Arc::new(()),
             prefix: key_prefix.into(),
             script: Script::new(GCRA_LUA),
         };
-        CONNECTIONS.with(|c| c.borrow_mut().push((id, conn)));
+        CONNECTIONS.with(|c| {
+            c.borrow_mut()
+                .push((id, std::sync::Arc::downgrade(&limiter.alive), conn))
+        });
         limiter
     }
 
@@ -126,15 +133,21 @@ impl RedisRateLimiter {
     fn connection(&self) -> ConnectionManager {
         CONNECTIONS.with(|c| {
             let mut conns = c.borrow_mut();
-            if let Some((_, conn)) = conns.iter().find(|(id, _)| *id == self.id) {
+            if let Some((_, _, conn)) = conns.iter().find(|(id, _, _)| *id == self.id) {
                 return conn.clone();
             }
+            // Drop this thread's connections of limiters that no longer exist.
+            conns.retain(|(_, alive, _)| alive.strong_count() > 0);
             if tokio::runtime::Handle::try_current().is_err() {
                 return self.conn.clone();
             }
             match ConnectionManager::new_lazy_with_config(self.client.clone(), config()) {
                 Ok(conn) => {
-                    conns.push((self.id, conn.clone()));
+                    conns.push((
+                        self.id,
+                        std::sync::Arc::downgrade(&self.alive),
+                        conn.clone(),
+                    ));
                     conn
                 }
                 Err(_) => self.conn.clone(),

@@ -88,7 +88,21 @@ where
             }
         }) as BoxFuture<'_, Result<SavedResponse, SavedResponse>>
     });
-    match idempotency::run(&state.db, key, state.clock.now(), operation).await {
+    // The operation runs as its own task: if the client goes away mid-request, it still
+    // finishes and its key is completed (or freed), instead of staying "in use" until the
+    // claim goes stale.
+    let (db, now) = (state.db.clone(), state.clock.now());
+    let outcome =
+        match actix_web::rt::spawn(async move { idempotency::run(&db, key, now, operation).await })
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, "mutation task failed");
+                return ApiError::internal().error_response();
+            }
+        };
+    match outcome {
         Ok(Outcome::Fresh(saved)) => respond(&saved),
         Ok(Outcome::Replayed(saved)) => {
             let mut r = respond(&saved);
