@@ -44,6 +44,13 @@ pub struct ClientIp(pub IpAddr);
 #[derive(Clone, Debug)]
 pub struct RoutePattern(pub Option<String>);
 
+/// The caller's address as `observe` resolved it (trusted-proxy rule applied).
+pub fn caller_ip(req: &HttpRequest) -> IpAddr {
+    req.extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0)
+}
+
 /// The parsed `Idempotency-Key`, in request extensions.
 #[derive(Clone, Copy, Debug)]
 pub struct IdempotencyKey(pub Uuid);
@@ -321,10 +328,7 @@ pub async fn api_gate(
         return Ok(req.into_response(resp));
     };
     let state = state_of(req.request());
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0);
+    let ip = caller_ip(req.request());
 
     let mut res = match gate(&state, spec, &req, ip).await {
         Err(refused) => {

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, patch, put, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, put, web};
 use jobby_domain::Error;
 use jobby_domain::model::profile::{Channels, Settings, SettingsPatch};
 use jobby_domain::usecases::profile;
@@ -11,7 +11,7 @@ use super::mutate::{Reply, mutate};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Authed, RawBody, parse_json};
-use crate::mw::ClientIp;
+use crate::mw::caller_ip;
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
 #[serde(deny_unknown_fields)]
@@ -147,11 +147,7 @@ pub async fn put_allowlist(
 ) -> HttpResponse {
     let uid = p.user_id;
     let raw = body.clone();
-    let caller = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let caller = caller_ip(&req);
     let res = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let b: Allowlist = parse_json(&raw)?;

@@ -1,6 +1,6 @@
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use jobby_domain::Error;
 use jobby_domain::model::account::User;
 use jobby_domain::model::ids::TokenId;
@@ -13,7 +13,8 @@ use jobby_domain::usecases::{accounts, tokens};
 
 use super::html::{errors, esc, page};
 use crate::AppState;
-use crate::mw::ClientIp;
+use crate::mw::caller_ip;
+use jobby_domain::model::network::bucket_subject;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -142,14 +143,10 @@ async fn attempt_allowed(
     req: &HttpRequest,
     route: &str,
 ) -> Result<(), HttpResponse> {
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
     let key = BucketKey {
         class: RateClass::Anonymous.as_str(),
-        subject: format!("ip:{ip}"),
+        // The same per-address subject as the API's anonymous class (IPv6 per /64).
+        subject: bucket_subject(caller_ip(req)),
         route: route.into(),
     };
     match state
