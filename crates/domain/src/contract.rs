@@ -11,7 +11,16 @@ use futures_util::future::BoxFuture;
 use ipnet::IpNet;
 
 use crate::error::Error;
+use std::collections::HashSet;
+
 use crate::model::account::{AccountType, Email, User};
+use crate::model::event::{Event, LiveEvent, Seat};
+use crate::model::ids::{EventId, MatchId};
+use crate::model::matches::{Match, MatchStatus};
+use crate::model::matching::{FreeSeat, Waiting};
+use crate::model::outbox::{DomainEvent, OutboxRecord};
+use crate::model::queue::{EntryState, QueueEntry, QueueView};
+use crate::model::room::RoomTicket;
 use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use crate::model::ids::{SessionId, TokenId, UserId};
 use crate::model::page::PageRequest;
@@ -24,6 +33,9 @@ use crate::ports::{BucketKey, Database, Db, RateLimiter, Repo, StoreError, TxBod
 use crate::usecases::idempotency::{self, Outcome};
 use crate::usecases::tokens::{self, MintRequest};
 
+mod live;
+pub use live::*;
+
 /// Generates one `#[tokio::test]` per database contract case. `$make` is an async
 /// expression yielding a fresh, empty `Arc<dyn Database>`.
 #[macro_export]
@@ -35,7 +47,9 @@ macro_rules! db_contract_tests {
             profile_settings_allowlist_round_trip, a_failed_transaction_writes_nothing,
             idempotency_claims_replays_and_mismatches, idempotency_stale_claims_are_taken_over,
             idempotency_effect_and_response_commit_together, idempotency_refusals_are_saved_server_errors_are_not,
-            purges_remove_only_old_rows, rate_limit_overrides_travel_with_the_principal);
+            purges_remove_only_old_rows, rate_limit_overrides_travel_with_the_principal,
+            live_queue_places_matches_and_requeues, expiry_requeues_accepters_and_drops_the_rest,
+            concurrent_joins_match_exactly_once);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -666,6 +680,102 @@ impl Repo for FailingRepo<'_> {
         per_minute: Option<u32>,
     ) -> Result<(), StoreError> {
         self.inner.set_rate_limit(user, class, per_minute).await
+    }
+    async fn insert_event(&mut self, event: &Event) -> Result<(), StoreError> {
+        self.inner.insert_event(event).await
+    }
+    async fn update_event(&mut self, event: &Event) -> Result<(), StoreError> {
+        self.inner.update_event(event).await
+    }
+    async fn event_for(&mut self, user: UserId, id: EventId) -> Result<Option<Event>, StoreError> {
+        self.inner.event_for(user, id).await
+    }
+    async fn list_events_for(&mut self, user: UserId, page: PageRequest<EventId>) -> Result<Vec<Event>, StoreError> {
+        self.inner.list_events_for(user, page).await
+    }
+    async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError> {
+        self.inner.lock_event(id).await
+    }
+    async fn live_events(&mut self, page: PageRequest<EventId>) -> Result<Vec<LiveEvent>, StoreError> {
+        self.inner.live_events(page).await
+    }
+    async fn live_event(&mut self, id: EventId) -> Result<Option<LiveEvent>, StoreError> {
+        self.inner.live_event(id).await
+    }
+    async fn seats(&mut self, event: EventId) -> Result<Vec<Seat>, StoreError> {
+        self.inner.seats(event).await
+    }
+    async fn replace_seats(&mut self, event: EventId, users: &[UserId], now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.replace_seats(event, users, now).await
+    }
+    async fn set_available(&mut self, event: EventId, user: UserId, available: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.inner.set_available(event, user, available, now).await
+    }
+    async fn touch_idle(&mut self, event: EventId, user: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.touch_idle(event, user, now).await
+    }
+    async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
+        self.inner.free_seats(event).await
+    }
+    async fn declined_pairs(&mut self, event: EventId) -> Result<HashSet<(UserId, UserId)>, StoreError> {
+        self.inner.declined_pairs(event).await
+    }
+    async fn waiting(&mut self, event: EventId, limit: usize) -> Result<Vec<Waiting>, StoreError> {
+        self.inner.waiting(event, limit).await
+    }
+    async fn entry_of(&mut self, seeker: UserId) -> Result<Option<QueueEntry>, StoreError> {
+        self.inner.entry_of(seeker).await
+    }
+    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError> {
+        self.inner.insert_entry(entry).await
+    }
+    async fn set_entry_state(&mut self, seeker: UserId, state: EntryState) -> Result<(), StoreError> {
+        self.inner.set_entry_state(seeker, state).await
+    }
+    async fn delete_entry(&mut self, seeker: UserId) -> Result<(), StoreError> {
+        self.inner.delete_entry(seeker).await
+    }
+    async fn remove_waiting(&mut self, event: EventId) -> Result<Vec<UserId>, StoreError> {
+        self.inner.remove_waiting(event).await
+    }
+    async fn queue_view(&mut self, seeker: UserId) -> Result<Option<QueueView>, StoreError> {
+        self.inner.queue_view(seeker).await
+    }
+    async fn insert_match(&mut self, m: &Match) -> Result<(), StoreError> {
+        self.inner.insert_match(m).await
+    }
+    async fn update_match(&mut self, m: &Match) -> Result<(), StoreError> {
+        self.inner.update_match(m).await
+    }
+    async fn match_for(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError> {
+        self.inner.match_for(user, id).await
+    }
+    async fn list_matches_for(&mut self, user: UserId, status: Option<MatchStatus>, page: PageRequest<MatchId>) -> Result<Vec<Match>, StoreError> {
+        self.inner.list_matches_for(user, status, page).await
+    }
+    async fn live_matches(&mut self, event: EventId) -> Result<Vec<Match>, StoreError> {
+        self.inner.live_matches(event).await
+    }
+    async fn due_matches(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Match>, StoreError> {
+        self.inner.due_matches(now, limit).await
+    }
+    async fn insert_room_ticket(&mut self, hash: &TokenHash, ticket: &RoomTicket) -> Result<(), StoreError> {
+        self.inner.insert_room_ticket(hash, ticket).await
+    }
+    async fn room_ticket(&mut self, hash: &TokenHash) -> Result<Option<RoomTicket>, StoreError> {
+        self.inner.room_ticket(hash).await
+    }
+    async fn use_room_ticket(&mut self, hash: &TokenHash, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.inner.use_room_ticket(hash, now).await
+    }
+    async fn append_outbox(&mut self, events: &[DomainEvent]) -> Result<(), StoreError> {
+        self.inner.append_outbox(events).await
+    }
+    async fn outbox_after(&mut self, seq: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.inner.outbox_after(seq, limit).await
+    }
+    async fn outbox_head(&mut self, ) -> Result<i64, StoreError> {
+        self.inner.outbox_head().await
     }
     async fn complete_idempotency(
         &mut self,

@@ -31,6 +31,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation(FieldErrors::single(field, message))
     }

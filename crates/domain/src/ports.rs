@@ -9,7 +9,16 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use ipnet::IpNet;
 
+use std::collections::HashSet;
+
 use crate::model::account::{Email, User};
+use crate::model::event::{Event, LiveEvent, Seat};
+use crate::model::ids::{EventId, MatchId};
+use crate::model::matches::{Match, MatchStatus};
+use crate::model::matching::{FreeSeat, Waiting};
+use crate::model::outbox::{DomainEvent, OutboxRecord};
+use crate::model::queue::{EntryState, QueueEntry, QueueView};
+use crate::model::room::RoomTicket;
 use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use crate::model::ids::{TokenId, UserId};
 use crate::model::page::PageRequest;
@@ -106,6 +115,118 @@ pub trait Repo: Send {
         class: RateClass,
         per_minute: Option<u32>,
     ) -> Result<(), StoreError>;
+
+    // Events.
+    async fn insert_event(&mut self, event: &Event) -> Result<(), StoreError>;
+    async fn update_event(&mut self, event: &Event) -> Result<(), StoreError>;
+    /// An event the user owns or interviews at.
+    async fn event_for(&mut self, user: UserId, id: EventId) -> Result<Option<Event>, StoreError>;
+    /// The events the user owns or interviews at, newest first, `limit + 1` rows.
+    async fn list_events_for(
+        &mut self,
+        user: UserId,
+        page: PageRequest<EventId>,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Locks the event until the transaction ends and returns it. Every change to an
+    /// event's queue, seats or matches happens under this lock, so matching runs exactly
+    /// once per change, whichever process makes it.
+    async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError>;
+    /// Live events, newest first, `limit + 1` rows.
+    async fn live_events(&mut self, page: PageRequest<EventId>)
+    -> Result<Vec<LiveEvent>, StoreError>;
+    async fn live_event(&mut self, id: EventId) -> Result<Option<LiveEvent>, StoreError>;
+
+    // Interviewer seats.
+    async fn seats(&mut self, event: EventId) -> Result<Vec<Seat>, StoreError>;
+    /// Makes `users` the event's interviewers. Seats of users who stay keep their state; new
+    /// seats start unavailable.
+    async fn replace_seats(
+        &mut self,
+        event: EventId,
+        users: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Marks an interviewer (un)available; becoming available starts their idle time.
+    /// `false` when they hold no seat at the event.
+    async fn set_available(
+        &mut self,
+        event: EventId,
+        user: UserId,
+        available: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Restarts an interviewer's idle time (their match ended).
+    async fn touch_idle(
+        &mut self,
+        event: EventId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The event's available interviewers who hold no live match in any event. Their
+    /// accounts stay locked until the transaction ends, so another event's matching cannot
+    /// seat them at the same time.
+    async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError>;
+    /// (seeker, interviewer) pairs the interviewer declined in this event.
+    async fn declined_pairs(&mut self, event: EventId)
+    -> Result<HashSet<(UserId, UserId)>, StoreError>;
+    /// The first `limit` waiting seekers, first come first served.
+    async fn waiting(&mut self, event: EventId, limit: usize) -> Result<Vec<Waiting>, StoreError>;
+
+    // The queue.
+    async fn entry_of(&mut self, seeker: UserId) -> Result<Option<QueueEntry>, StoreError>;
+    /// `Conflict("queue_entry")` when the seeker already waits somewhere.
+    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError>;
+    async fn set_entry_state(&mut self, seeker: UserId, state: EntryState)
+    -> Result<(), StoreError>;
+    async fn delete_entry(&mut self, seeker: UserId) -> Result<(), StoreError>;
+    /// Removes every waiting seeker of the event; returns who they were.
+    async fn remove_waiting(&mut self, event: EventId) -> Result<Vec<UserId>, StoreError>;
+    /// The seeker's entry with its position and the queue's length.
+    async fn queue_view(&mut self, seeker: UserId) -> Result<Option<QueueView>, StoreError>;
+
+    // Matches.
+    /// `Conflict("match")` when the seeker or the interviewer already has a live match.
+    async fn insert_match(&mut self, m: &Match) -> Result<(), StoreError>;
+    async fn update_match(&mut self, m: &Match) -> Result<(), StoreError>;
+    /// A match the user takes part in.
+    async fn match_for(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError>;
+    /// The user's matches, newest first, `limit + 1` rows.
+    async fn list_matches_for(
+        &mut self,
+        user: UserId,
+        status: Option<MatchStatus>,
+        page: PageRequest<MatchId>,
+    ) -> Result<Vec<Match>, StoreError>;
+    /// The event's pending and accepted matches.
+    async fn live_matches(&mut self, event: EventId) -> Result<Vec<Match>, StoreError>;
+    /// Pending matches whose accept window closed by `now`, oldest deadline first.
+    async fn due_matches(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Match>, StoreError>;
+
+    // Room tickets of the local video room.
+    async fn insert_room_ticket(
+        &mut self,
+        hash: &TokenHash,
+        ticket: &RoomTicket,
+    ) -> Result<(), StoreError>;
+    async fn room_ticket(&mut self, hash: &TokenHash) -> Result<Option<RoomTicket>, StoreError>;
+    /// Marks the ticket used, once: `false` when it already was.
+    async fn use_room_ticket(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    // The outbox.
+    async fn append_outbox(&mut self, events: &[DomainEvent]) -> Result<(), StoreError>;
+    /// Records after `seq`, in order, at most `limit`.
+    async fn outbox_after(&mut self, seq: i64, limit: usize)
+    -> Result<Vec<OutboxRecord>, StoreError>;
+    /// The newest record's position (0 when empty).
+    async fn outbox_head(&mut self) -> Result<i64, StoreError>;
 
     /// Saves the response of a claimed idempotency key, completing it. Called inside the
     /// transaction that applied the effect, so both commit or neither does. Only the claim
@@ -238,6 +359,39 @@ fn unerase<T: 'static, E: From<StoreError> + 'static>(out: TxOutput) -> Result<T
             .downcast::<E>()
             .expect("transaction error has the body's type")),
     }
+}
+
+/// A join URL for one participant of a match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinUrl {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The video provider failed or could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("video rooms unavailable: {0}")]
+pub struct VideoError(pub String);
+
+impl From<StoreError> for VideoError {
+    fn from(e: StoreError) -> Self {
+        VideoError(e.to_string())
+    }
+}
+
+/// Private video rooms for accepted matches.
+#[async_trait]
+pub trait VideoRooms: Send + Sync {
+    /// Creates the match's private room. Creating it again is harmless.
+    async fn create_room(&self, m: &Match) -> Result<(), VideoError>;
+    /// A URL that lets `user` into the match's room: only them, only until
+    /// `now + 30 s`, only once.
+    async fn join_url(
+        &self,
+        m: &Match,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<JoinUrl, VideoError>;
 }
 
 /// Which bucket a request is counted in.

@@ -1,6 +1,7 @@
 //! The Postgres adapter: every store port over diesel + diesel-async (pure Rust, no libpq),
 //! a deadpool connection pool, and the embedded migrations of `migrations/`.
 
+mod live;
 mod repo;
 mod rows;
 pub mod schema;

@@ -27,6 +27,11 @@ pub(crate) fn store_err(e: DieselError) -> StoreError {
         match info.constraint_name() {
             Some("users_email_key") => return StoreError::Conflict("email"),
             Some("api_tokens_token_hash_key") => return StoreError::Conflict("token_hash"),
+            Some("queue_entries_pkey") => return StoreError::Conflict("queue_entry"),
+            Some("matches_live_seeker_key" | "matches_live_interviewer_key") => {
+                return StoreError::Conflict("match");
+            }
+            Some("room_tickets_pkey") => return StoreError::Conflict("room_ticket"),
             _ => {}
         }
     }

@@ -81,6 +81,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        title -> Text,
+        description -> Nullable<Text>,
+        company -> Nullable<Text>,
+        starts_at -> Nullable<Timestamptz>,
+        ends_at -> Nullable<Timestamptz>,
+        job_ids -> Array<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    event_interviewers (event_id, user_id) {
+        event_id -> Uuid,
+        user_id -> Uuid,
+        available -> Bool,
+        idle_since -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    queue_entries (seeker_id) {
+        seeker_id -> Uuid,
+        event_id -> Uuid,
+        joined_at -> Timestamptz,
+        state -> Text,
+        match_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    matches (id) {
+        id -> Uuid,
+        event_id -> Uuid,
+        seeker_id -> Uuid,
+        interviewer_id -> Uuid,
+        status -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        seeker_accepted_at -> Nullable<Timestamptz>,
+        interviewer_accepted_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+        declined_by -> Nullable<Text>,
+        room_name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    room_tickets (secret_hash) {
+        secret_hash -> Bytea,
+        match_id -> Uuid,
+        user_id -> Uuid,
+        issued_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        kind -> Text,
+        event_id -> Nullable<Uuid>,
+        user_ids -> Array<Uuid>,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(rate_limit_overrides -> users (user_id));
 diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(settings -> users (user_id));
@@ -96,4 +171,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     idempotency_keys,
     rate_limit_overrides,
+    events,
+    event_interviewers,
+    queue_entries,
+    matches,
+    room_tickets,
+    outbox,
 );

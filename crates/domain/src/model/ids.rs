@@ -97,6 +97,12 @@ prefixed_id!(
 prefixed_id!(
     /// A recruiter event.
     EventId, "evt_");
+prefixed_id!(
+    /// A match between a seeker and an interviewer.
+    MatchId, "mtc_");
+prefixed_id!(
+    /// A recruiter job.
+    JobId, "job_");
 
 #[cfg(test)]
 mod tests {

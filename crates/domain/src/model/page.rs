@@ -57,6 +57,15 @@ impl<I: std::str::FromStr> PageRequest<I> {
     }
 }
 
+/// The request for one more item than the page holds, so [`Page::from_overfetch`] can tell
+/// whether more follow.
+pub fn overfetch<I>(page: PageRequest<I>) -> PageRequest<I> {
+    PageRequest {
+        limit: page.limit + 1,
+        after: page.after,
+    }
+}
+
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` items fetched newest first.
     pub fn from_overfetch(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> String) -> Self {

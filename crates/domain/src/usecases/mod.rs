@@ -3,6 +3,9 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod events;
 pub mod idempotency;
+pub mod matches;
 pub mod profile;
+pub mod queue;
 pub mod tokens;

@@ -1,0 +1,312 @@
+//! Contract cases of the live queue: places, matching exactly once, the match lifecycle and
+//! the outbox, identical on every store.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::{BoxFuture, join_all};
+
+use super::{create_user, now};
+use crate::error::Error;
+use crate::model::account::AccountType;
+use crate::model::event::EventPatch;
+use crate::model::ids::{EventId, MatchId, UserId};
+use crate::model::matches::{Match, MatchStatus};
+use crate::model::outbox::Kind;
+use crate::model::page::PageRequest;
+use crate::model::queue::{QueueState, QueueStatus};
+use crate::ports::{Database, Db};
+use crate::usecases::{events, matches, queue};
+
+async fn new_event(db: &Db, owner: UserId, interviewers: Vec<UserId>) -> EventId {
+    let patch = EventPatch {
+        title: Some("Rust fair".into()),
+        interviewer_ids: Some(interviewers.iter().map(ToString::to_string).collect()),
+        ..Default::default()
+    };
+    let at = now();
+    db.transaction(move |r| Box::pin(async move { events::create(r, owner, patch, at).await }))
+        .await
+        .expect("create event")
+        .event
+        .id
+}
+
+async fn start(db: &Db, owner: UserId, id: EventId) {
+    let at = now();
+    db.transaction(move |r| Box::pin(async move { events::start(r, owner, id, at).await }))
+        .await
+        .expect("start");
+}
+
+async fn available(db: &Db, user: UserId, id: EventId, on: bool) {
+    let at = now();
+    db.transaction(move |r| {
+        Box::pin(async move { events::set_availability(r, user, id, on, at).await })
+    })
+    .await
+    .expect("availability");
+}
+
+async fn join(db: &Db, seeker: UserId, id: EventId) -> Result<QueueStatus, Error> {
+    join_at(db, seeker, id, now()).await
+}
+
+async fn join_at(
+    db: &Db,
+    seeker: UserId,
+    id: EventId,
+    at: DateTime<Utc>,
+) -> Result<QueueStatus, Error> {
+    db.transaction(move |r| Box::pin(async move { queue::join(r, seeker, id, at).await }))
+        .await
+        .map(|(s, _)| s)
+}
+
+async fn status(db: &Db, seeker: UserId) -> QueueStatus {
+    db.read(move |r| Box::pin(async move { queue::status(r, seeker).await }))
+        .await
+        .expect("status")
+}
+
+async fn get_match(db: &Db, user: UserId, id: MatchId) -> Match {
+    db.read(move |r| Box::pin(async move { matches::get(r, user, id).await }))
+        .await
+        .expect("match")
+}
+
+async fn outbox_kinds(db: &Db) -> Vec<Kind> {
+    db.read(|r| {
+        Box::pin(async move {
+            r.outbox_after(0, 1000)
+                .await
+                .map_err(Error::from)
+                .map(|v| v.into_iter().map(|o| o.event.kind).collect())
+        })
+    })
+    .await
+    .expect("outbox")
+}
+
+fn waiting_at(s: &QueueStatus, position: u32) -> bool {
+    s.status == QueueState::Waiting && s.position == Some(position)
+}
+
+pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
+    let db = Db::new(db);
+    let r = create_user(&db, "r@example.com", AccountType::Recruiter).await.id;
+    let r2 = create_user(&db, "r2@example.com", AccountType::Recruiter).await.id;
+    let a = create_user(&db, "a@example.com", AccountType::Seeker).await.id;
+    let b = create_user(&db, "b@example.com", AccountType::Seeker).await.id;
+    let c = create_user(&db, "c@example.com", AccountType::Seeker).await.id;
+    let ev = new_event(&db, r, vec![r2]).await;
+
+    // Not live yet: refused, and nothing is written.
+    let err = join(&db, a, ev).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: "EVENT_NOT_LIVE", .. }), "{err:?}");
+    assert!(outbox_kinds(&db).await.is_empty());
+    assert_eq!(status(&db, a).await.status, QueueState::NotQueued);
+
+    start(&db, r, ev).await;
+    let sa = join(&db, a, ev).await.unwrap();
+    assert_eq!(sa.status, QueueState::Matched, "the owner is available: {sa:?}");
+    let first = sa.match_id.unwrap();
+    assert!(waiting_at(&join(&db, b, ev).await.unwrap(), 1));
+    assert!(waiting_at(&join(&db, c, ev).await.unwrap(), 2));
+    // Same event again: the same entry.
+    assert!(waiting_at(&join(&db, c, ev).await.unwrap(), 2));
+    assert_eq!(status(&db, c).await.queue_length, Some(2));
+
+    // A second interviewer frees a seat: the longest-waiting seeker gets it.
+    available(&db, r2, ev, true).await;
+    let sb = status(&db, b).await;
+    assert_eq!(sb.status, QueueState::Matched);
+    assert!(waiting_at(&status(&db, c).await, 1));
+
+    // The interviewer declines a: a waits again at their original place (ahead of c), and
+    // is never matched with r again; r takes c.
+    let at = now();
+    db.transaction(move |t| Box::pin(async move { matches::decline(t, r, first, at).await }))
+        .await
+        .unwrap();
+    assert!(waiting_at(&status(&db, a).await, 1), "a keeps their place");
+    let sc = status(&db, c).await;
+    assert_eq!(sc.status, QueueState::Matched);
+    assert_eq!(get_match(&db, c, sc.match_id.unwrap()).await.interviewer_id, r);
+    // Declining again is refused and changes nothing.
+    let again = db
+        .transaction(move |t| Box::pin(async move { matches::decline(t, a, first, at).await }))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, Error::Conflict { code: "MATCH_NOT_PENDING", .. }));
+    // Not a participant: not found.
+    let stranger = db
+        .transaction(move |t| Box::pin(async move { matches::decline(t, r2, first, at).await }))
+        .await
+        .unwrap_err();
+    assert!(matches!(stranger, Error::NotFound));
+
+    // b and r2 both accept; r2 completes the interview; r2 is free again and a gets them.
+    let mb = sb.match_id.unwrap();
+    for who in [b, r2] {
+        let at = now();
+        db.transaction(move |t| Box::pin(async move { matches::accept(t, who, mb, at).await }))
+            .await
+            .unwrap();
+    }
+    assert_eq!(get_match(&db, b, mb).await.status, MatchStatus::Accepted);
+    let at = now();
+    let not_interviewer = db
+        .transaction(move |t| Box::pin(async move { matches::complete(t, b, mb, at).await }))
+        .await
+        .unwrap_err();
+    assert!(matches!(not_interviewer, Error::NotFound));
+    db.transaction(move |t| Box::pin(async move { matches::complete(t, r2, mb, at).await }))
+        .await
+        .unwrap();
+    assert_eq!(status(&db, b).await.status, QueueState::NotQueued);
+    let sa = status(&db, a).await;
+    assert_eq!(sa.status, QueueState::Matched);
+    assert_eq!(get_match(&db, a, sa.match_id.unwrap()).await.interviewer_id, r2);
+
+    // a leaves while matched: the match counts as declined by a.
+    let at = now();
+    let left = db
+        .transaction(move |t| Box::pin(async move { queue::leave(t, a, at).await }))
+        .await
+        .unwrap();
+    assert_eq!(left.status, QueueState::NotQueued);
+    let gone = get_match(&db, a, sa.match_id.unwrap()).await;
+    assert_eq!(gone.status, MatchStatus::Declined);
+
+    // Each participant sees their own matches.
+    let page = PageRequest { limit: 10, after: None };
+    let mine = db
+        .read(move |t| Box::pin(async move { matches::list(t, a, None, page).await }))
+        .await
+        .unwrap();
+    assert_eq!(mine.data.len(), 2);
+    let declined = db
+        .read(move |t| {
+            Box::pin(async move { matches::list(t, a, Some(MatchStatus::Declined), page).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(declined.data.len(), 2);
+
+    let kinds = outbox_kinds(&db).await;
+    let count = |k: Kind| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count(Kind::EventStarted), 1);
+    assert_eq!(count(Kind::MatchCreated), 4);
+    assert_eq!(count(Kind::MatchDeclined), 2);
+    assert_eq!(count(Kind::MatchAccepted), 1);
+    assert_eq!(count(Kind::MatchCompleted), 1);
+    assert_eq!(kinds.first(), Some(&Kind::EventStarted));
+
+    // Another event's queue is refused while a seeker waits in this one.
+    let other = new_event(&db, r2, vec![]).await;
+    start(&db, r2, other).await;
+    let err = join(&db, c, other).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: "ALREADY_IN_QUEUE", .. }));
+}
+
+pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>) {
+    let db = Db::new(db);
+    let r = create_user(&db, "r@example.com", AccountType::Recruiter).await.id;
+    let a = create_user(&db, "a@example.com", AccountType::Seeker).await.id;
+    let ev = new_event(&db, r, vec![]).await;
+    start(&db, r, ev).await;
+    let m = join(&db, a, ev).await.unwrap().match_id.unwrap();
+    let at = now();
+    db.transaction(move |t| Box::pin(async move { matches::accept(t, a, m, at).await }))
+        .await
+        .unwrap();
+
+    // Not due yet: nothing happens.
+    assert_eq!(matches::expire_due(&db, now()).await.unwrap(), 0);
+    let late = now() + Duration::seconds(61);
+    let refused = db
+        .transaction(move |t| Box::pin(async move { matches::accept(t, r, m, late).await }))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Conflict { code: "MATCH_NOT_PENDING", .. }));
+    assert_eq!(matches::expire_due(&db, late).await.unwrap(), 1);
+    assert_eq!(matches::expire_due(&db, late).await.unwrap(), 0, "once");
+    assert_eq!(get_match(&db, a, m).await.status, MatchStatus::Expired);
+    // a had accepted: back to waiting. r had not: marked away, so no new match yet.
+    assert!(waiting_at(&status(&db, a).await, 1));
+    available(&db, r, ev, true).await;
+    let again = status(&db, a).await;
+    assert_eq!(again.status, QueueState::Matched, "r did not decline a");
+    // This time a does not accept either: a leaves the queue.
+    let late = now() + Duration::seconds(61);
+    assert_eq!(matches::expire_due(&db, late).await.unwrap(), 1);
+    assert_eq!(status(&db, a).await.status, QueueState::NotQueued);
+
+    // Ending the event sends waiting seekers away and expires pending matches.
+    let b = create_user(&db, "b@example.com", AccountType::Seeker).await.id;
+    let c = create_user(&db, "c@example.com", AccountType::Seeker).await.id;
+    available(&db, r, ev, true).await;
+    assert_eq!(join(&db, b, ev).await.unwrap().status, QueueState::Matched);
+    assert!(waiting_at(&join(&db, c, ev).await.unwrap(), 1));
+    let at = now();
+    db.transaction(move |t| Box::pin(async move { events::end(t, r, ev, at).await }))
+        .await
+        .unwrap();
+    assert_eq!(status(&db, b).await.status, QueueState::NotQueued);
+    assert_eq!(status(&db, c).await.status, QueueState::NotQueued);
+    let err = join(&db, c, ev).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: "EVENT_NOT_LIVE", .. }));
+}
+
+pub async fn concurrent_joins_match_exactly_once(db: Arc<dyn Database>) {
+    let db = Db::new(db);
+    let owner = create_user(&db, "r0@example.com", AccountType::Recruiter).await.id;
+    let mut interviewers = vec![];
+    for i in 1..4 {
+        interviewers.push(create_user(&db, &format!("r{i}@example.com"), AccountType::Recruiter).await.id);
+    }
+    let ev = new_event(&db, owner, interviewers.clone()).await;
+    start(&db, owner, ev).await;
+    let mut seekers = vec![];
+    for i in 0..24 {
+        seekers.push(create_user(&db, &format!("s{i}@example.com"), AccountType::Seeker).await.id);
+    }
+    // Joins and availability changes race each other.
+    let mut tasks: Vec<BoxFuture<'static, Result<(), Error>>> = vec![];
+    for (i, &s) in seekers.iter().enumerate() {
+        let db = db.clone();
+        tasks.push(Box::pin(async move {
+            join_at(&db, s, ev, now() + Duration::microseconds(i as i64 % 3)).await.map(|_| ())
+        }));
+    }
+    for &iv in &interviewers {
+        let db = db.clone();
+        tasks.push(Box::pin(async move {
+            available(&db, iv, ev, true).await;
+            Ok(())
+        }));
+    }
+    for done in join_all(tasks).await {
+        done.expect("join");
+    }
+    let mut matched_seekers = HashSet::new();
+    let mut seated = HashSet::new();
+    let mut positions = vec![];
+    for &s in &seekers {
+        let st = status(&db, s).await;
+        match st.status {
+            QueueState::Matched => {
+                let m = get_match(&db, s, st.match_id.unwrap()).await;
+                assert!(matched_seekers.insert(s));
+                assert!(seated.insert(m.interviewer_id), "an interviewer holds one seat");
+            }
+            QueueState::Waiting => positions.push(st.position.unwrap()),
+            QueueState::NotQueued => panic!("a join was lost"),
+        }
+    }
+    assert_eq!(seated.len(), 4, "every free seat is filled");
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=20).collect::<Vec<u32>>());
+}

@@ -1,0 +1,182 @@
+//! Joining and leaving an event's queue, the seeker's status, and matching: run under the
+//! event's lock after every change that can free a seat or add a seeker.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::model::event::{Event, EventStatus};
+use crate::model::ids::{EventId, UserId};
+use crate::model::matches::{Match, MatchStatus, SeekerOutcome};
+use crate::model::matching::{plan, seekers_needed};
+use crate::model::outbox::{DomainEvent, Kind};
+use crate::model::queue::{EntryState, QueueEntry, QueueStatus};
+use crate::ports::{Repo, StoreError};
+
+fn already_in_queue() -> Error {
+    Error::conflict(
+        "ALREADY_IN_QUEUE",
+        "You are already in another event's queue; leave it first.",
+    )
+}
+
+/// Pairs the longest-waiting seekers with the longest-idle free interviewers. Call with the
+/// event locked (see [`Repo::lock_event`]). Returns the matches made.
+pub async fn rematch(
+    repo: &mut dyn Repo,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<Vec<Match>, Error> {
+    if event.status != EventStatus::Live {
+        return Ok(vec![]);
+    }
+    let seats = repo.free_seats(event.id).await?;
+    if seats.is_empty() {
+        return Ok(vec![]);
+    }
+    let declined = repo.declined_pairs(event.id).await?;
+    let waiting = repo
+        .waiting(event.id, seekers_needed(seats.len(), declined.len()))
+        .await?;
+    let mut made = Vec::new();
+    let mut out = Vec::new();
+    for pair in plan(&waiting, &seats, &declined) {
+        let m = Match::new(event.id, pair.seeker, pair.interviewer, now);
+        repo.insert_match(&m).await?;
+        repo.set_entry_state(pair.seeker, EntryState::Matched(m.id))
+            .await?;
+        out.push(DomainEvent::of_match(Kind::MatchCreated, &m, now));
+        made.push(m);
+    }
+    repo.append_outbox(&out).await?;
+    Ok(made)
+}
+
+/// What becomes of the seeker and the interviewer when a match ends: the seeker leaves the
+/// queue or waits again at their original place; the interviewer's idle time restarts.
+/// Returns the queue event to record when the seeker leaves (or a no-op marker otherwise).
+pub(crate) async fn seeker_leaves(
+    repo: &mut dyn Repo,
+    m: &Match,
+    outcome: SeekerOutcome,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<DomainEvent, Error> {
+    repo.touch_idle(m.event_id, m.interviewer_id, now).await?;
+    match outcome {
+        SeekerOutcome::Leaves => {
+            repo.delete_entry(m.seeker_id).await?;
+            Ok(DomainEvent::queue(
+                Kind::QueueLeft,
+                m.event_id,
+                m.seeker_id,
+                reason,
+                now,
+            ))
+        }
+        SeekerOutcome::BackToWaiting => {
+            repo.set_entry_state(m.seeker_id, EntryState::Waiting)
+                .await?;
+            Ok(DomainEvent::queue(
+                Kind::QueueJoined,
+                m.event_id,
+                m.seeker_id,
+                "requeued",
+                now,
+            ))
+        }
+    }
+}
+
+pub async fn status(repo: &mut dyn Repo, seeker: UserId) -> Result<QueueStatus, Error> {
+    Ok(QueueStatus::of(repo.queue_view(seeker).await?))
+}
+
+/// Joins an event's queue. Joining the same event again answers with the same entry
+/// (`Ok((status, false))`); another event's queue is refused.
+pub async fn join(
+    repo: &mut dyn Repo,
+    seeker: UserId,
+    event_id: EventId,
+    now: DateTime<Utc>,
+) -> Result<(QueueStatus, bool), Error> {
+    let event = repo.lock_event(event_id).await?.ok_or(Error::NotFound)?;
+    match repo.entry_of(seeker).await? {
+        Some(e) if e.event_id == event_id => return Ok((status(repo, seeker).await?, false)),
+        Some(_) => return Err(already_in_queue()),
+        None => {}
+    }
+    if event.status != EventStatus::Live {
+        return Err(Error::conflict(
+            "EVENT_NOT_LIVE",
+            format!("The event is {}, not live; only live events take joins.", event.status.as_str()),
+        ));
+    }
+    let entry = QueueEntry {
+        seeker_id: seeker,
+        event_id,
+        joined_at: now,
+        state: EntryState::Waiting,
+    };
+    match repo.insert_entry(&entry).await {
+        Ok(()) => {}
+        // A join to another event raced this one and won.
+        Err(StoreError::Conflict(_)) => return Err(already_in_queue()),
+        Err(e) => return Err(e.into()),
+    }
+    repo.append_outbox(&[DomainEvent::queue(
+        Kind::QueueJoined,
+        event_id,
+        seeker,
+        "joined",
+        now,
+    )])
+    .await?;
+    rematch(repo, &event, now).await?;
+    Ok((status(repo, seeker).await?, true))
+}
+
+/// Leaves the queue. A pending match counts as declined by the seeker, an accepted one as
+/// over. Leaving when not queued changes nothing.
+pub async fn leave(
+    repo: &mut dyn Repo,
+    seeker: UserId,
+    now: DateTime<Utc>,
+) -> Result<QueueStatus, Error> {
+    let Some(entry) = repo.entry_of(seeker).await? else {
+        return status(repo, seeker).await;
+    };
+    let event = repo
+        .lock_event(entry.event_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    // Read again under the lock: a match may have been made meanwhile.
+    let Some(entry) = repo.entry_of(seeker).await? else {
+        return status(repo, seeker).await;
+    };
+    let mut out = Vec::new();
+    if let EntryState::Matched(id) = entry.state
+        && let Some(mut m) = repo.match_for(seeker, id).await?
+        && m.status.is_live()
+    {
+        m.abandon(now);
+        repo.update_match(&m).await?;
+        repo.touch_idle(m.event_id, m.interviewer_id, now).await?;
+        let kind = if m.status == MatchStatus::Declined {
+            Kind::MatchDeclined
+        } else {
+            Kind::MatchCompleted
+        };
+        out.push(DomainEvent::of_match(kind, &m, now));
+    }
+    repo.delete_entry(seeker).await?;
+    out.push(DomainEvent::queue(
+        Kind::QueueLeft,
+        entry.event_id,
+        seeker,
+        "left",
+        now,
+    ));
+    repo.append_outbox(&out).await?;
+    rematch(repo, &event, now).await?;
+    status(repo, seeker).await
+}
