@@ -142,7 +142,7 @@ fn layers() -> Result {
 
 /// Why `pkg` may not depend on `dep`, if it may not.
 fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static str> {
-    const ADAPTERS: &[&str] = &["jobby-postgres", "jobby-redis", "jobby-memory"];
+    const ADAPTERS: &[&str] = &["jobby-postgres", "jobby-redis", "jobby-memory", "jobby-local"];
     const IO_CRATES: &[&str] = &[
         "actix-web",
         "actix-http",
@@ -166,9 +166,11 @@ fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static
             Some("an adapter depends on the domain only")
         }
         "jobby-http"
-            if is_ours && dep != "jobby-domain" && !(kind == "dev" && dep == "jobby-memory") =>
+            if is_ours
+                && dep != "jobby-domain"
+                && !(kind == "dev" && matches!(dep, "jobby-memory" | "jobby-local")) =>
         {
-            Some("http depends on the domain only (its tests may use the memory adapters)")
+            Some("http depends on the domain only (its tests may use the in-process adapters)")
         }
         _ => None,
     }

@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, middleware::from_fn, web};
 use ipnet::IpNet;
-use jobby_domain::ports::{Clock, Db, RateLimiter};
+use jobby_domain::ports::{Clock, Db, RateLimiter, VideoRooms};
 use jobby_domain::usecases::auth::Authenticator;
 use utoipa_actix_web::AppExt;
 
@@ -52,6 +52,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: HttpConfig,
     pub metrics: Arc<metrics::Metrics>,
+    /// Private video rooms for accepted matches.
+    pub video: Arc<dyn VideoRooms>,
     /// The served OpenAPI document, byte for byte the committed `openapi.json`.
     pub openapi: Arc<String>,
 }
@@ -60,6 +62,7 @@ impl AppState {
     pub fn new(
         db: Db,
         limiter: Arc<dyn RateLimiter>,
+        video: Arc<dyn VideoRooms>,
         clock: Arc<dyn Clock>,
         config: HttpConfig,
         token_cache_ttl: std::time::Duration,
@@ -76,6 +79,7 @@ impl AppState {
             clock,
             config,
             metrics: Arc::new(metrics::Metrics::new()),
+            video,
             openapi: Arc::new(openapi::document()),
         }
     }

@@ -413,8 +413,11 @@ async fn gate(
         });
     }
     let authorization = req.headers().get(header::AUTHORIZATION);
+    // A human-only act: a token is never looked at, whatever it is.
+    let human_only_with_token = spec.access == Access::Session && authorization.is_some();
     let principal = match authorization {
-        None if spec.access == Access::Public => None,
+        None if matches!(spec.access, Access::Public | Access::Session) => None,
+        Some(_) if spec.access == Access::Session => None,
         None => {
             let err = ApiError::unauthenticated(
                 "This route needs a bearer token: `Authorization: Bearer jbb_…`.",
@@ -485,6 +488,13 @@ async fn gate(
     }
     let decision = decision.map(|d| (class, d));
     let refuse = |error: ApiError| Refused { error, decision };
+    if human_only_with_token {
+        return Err(refuse(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "HUMAN_SESSION_REQUIRED",
+            "Only a human in a logged-in browser session can do this; tokens never can. Send no Authorization header.",
+        )));
+    }
 
     if let Some(p) = &principal {
         if !allowed(&p.allowlist, ip) {
@@ -713,9 +723,11 @@ mod tests {
             public_url: "http://x".into(),
             trusted_proxies: vec![],
         };
+        let video = jobby_local::LocalRooms::new(db.clone(), "http://x");
         let state = AppState::new(
             db,
             Arc::new(Unreachable),
+            video,
             Arc::new(SystemClock),
             config,
             Duration::from_secs(1),

@@ -67,7 +67,8 @@ fn rate_limit_headers() -> Value {
 fn annotate(doc: &mut Value) {
     doc["openapi"] = json!("3.1.0");
     doc["components"]["securitySchemes"] = json!({
-        "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal access token, `jbb_` + 36 characters, minted at /account/api-tokens." }
+        "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal access token, `jbb_` + 36 characters, minted at /account/api-tokens." },
+        "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "jobby_session", "description": "A human's browser session from /account/login. State changes also need the session's CSRF token in `X-CSRF-Token`." }
     });
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -91,6 +92,10 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
             "Public: a token is optional.".to_owned(),
         ),
         Access::AnyToken => (json!([{ "bearerAuth": [] }]), "Any valid token.".to_owned()),
+        Access::Session => (
+            json!([{ "sessionCookie": [] }]),
+            "Human browser session only (cookie `jobby_session` plus `X-CSRF-Token`); any `Authorization` header is refused with `HUMAN_SESSION_REQUIRED`.".to_owned(),
+        ),
         Access::Token(s) => (
             json!([{ "bearerAuth": [s.as_str()] }]),
             format!("Scope: `{s}`."),
@@ -115,7 +120,7 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
     };
     op.insert("description".into(), json!(description));
 
-    if spec.is_mutating() {
+    if spec.is_mutating() && spec.access != Access::Session {
         let params = op.entry("parameters").or_insert_with(|| json!([]));
         if let Some(list) = params.as_array_mut() {
             list.push(json!({
@@ -137,7 +142,10 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
             .entry(status.to_owned())
             .or_insert_with(|| error_response(description));
     };
-    if spec.access != Access::Public {
+    if spec.access == Access::Session {
+        add("401", "UNAUTHENTICATED: no logged-in browser session");
+        add("403", "HUMAN_SESSION_REQUIRED or CSRF_FAILED");
+    } else if spec.access != Access::Public {
         add(
             "401",
             "UNAUTHENTICATED: missing, malformed, unknown, expired or revoked token",
@@ -147,7 +155,7 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
             "INSUFFICIENT_SCOPE, IP_NOT_ALLOWED or WRONG_ACCOUNT_TYPE",
         );
     }
-    if spec.is_mutating() {
+    if spec.is_mutating() && spec.access != Access::Session {
         add("400", "VALIDATION: invalid body, fields or Idempotency-Key");
         add(
             "409",

@@ -16,6 +16,9 @@ pub enum Access {
     Token(Scope),
     /// Any valid token, whatever its scopes.
     AnyToken,
+    /// A human in a browser session, with its CSRF token; any `Authorization` header is
+    /// refused (`HUMAN_SESSION_REQUIRED`). Limited per client address.
+    Session,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,8 +68,15 @@ const fn route(
     }
 }
 
-use Access::{AnyToken, Public, Token};
-use RateClass::{Anonymous, Read, Write};
+use Access::{AnyToken, Public, Session, Token};
+use RateClass::{Anonymous, Cost, Read, Write};
+
+const fn for_account(spec: RouteSpec, account: AccountType) -> RouteSpec {
+    RouteSpec {
+        account: Some(account),
+        ..spec
+    }
+}
 
 pub const ROUTES: &[RouteSpec] = &[
     route("GET", "/api/v1/openapi.json", Public, Anonymous),
@@ -116,6 +126,56 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/v1/settings/ip-allowlist",
         Token(Scope::SettingsWrite),
         Write,
+    ),
+    route("GET", "/api/v1/live-events", Public, Anonymous),
+    route("GET", "/api/v1/live-events/{id}", Public, Anonymous),
+    for_account(
+        route("GET", "/api/v1/events", Token(Scope::EventsRead), Read),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("POST", "/api/v1/events", Token(Scope::EventsWrite), Write),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("GET", "/api/v1/events/{id}", Token(Scope::EventsRead), Read),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("PATCH", "/api/v1/events/{id}", Token(Scope::EventsWrite), Write),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("POST", "/api/v1/events/{id}/start", Token(Scope::EventsWrite), Write),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("POST", "/api/v1/events/{id}/end", Token(Scope::EventsWrite), Write),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("PUT", "/api/v1/events/{id}/availability", Token(Scope::EventsWrite), Write),
+        AccountType::Recruiter,
+    ),
+    for_account(
+        route("POST", "/api/v1/queue/join", Token(Scope::QueueWrite), Write),
+        AccountType::Seeker,
+    ),
+    route("GET", "/api/v1/queue/status", Token(Scope::QueueRead), Read),
+    route("POST", "/api/v1/queue/leave", Token(Scope::QueueWrite), Write),
+    route("GET", "/api/v1/matches", Token(Scope::MatchesRead), Read),
+    route("GET", "/api/v1/matches/{id}", Token(Scope::MatchesRead), Read),
+    route("POST", "/api/v1/matches/{id}/decline", Token(Scope::MatchesWrite), Write),
+    route("POST", "/api/v1/matches/{id}/accept", Session, Anonymous),
+    for_account(
+        route("POST", "/api/v1/matches/{id}/complete", Token(Scope::MatchesWrite), Write),
+        AccountType::Recruiter,
+    ),
+    route(
+        "GET",
+        "/api/v1/matches/{id}/interview-room-url",
+        Token(Scope::MatchesRead),
+        Cost,
     ),
 ];
 
@@ -184,7 +244,10 @@ mod tests {
                 );
             }
             match (a.access, a.method) {
-                (Access::Public, _) => assert_eq!(a.class, RateClass::Anonymous),
+                (Access::Public | Access::Session, _) => {
+                    assert_eq!(a.class, RateClass::Anonymous)
+                }
+                (_, "GET") if a.class == RateClass::Cost => {}
                 (_, "GET") => assert_eq!(a.class, RateClass::Read, "{}", a.path),
                 _ => assert!(
                     matches!(a.class, RateClass::Write | RateClass::Cost),

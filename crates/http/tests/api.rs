@@ -45,7 +45,8 @@ async fn authentication_failures_are_401_with_headers() {
     let good = token(&st, &u, &[Scope::QueueRead]).await;
     let app = app!(st);
     let unknown = jobby_domain::model::token::PlainToken::generate();
-    let typo = format!("{}x", &good[..good.len() - 1]);
+    let last = if good.ends_with('x') { 'y' } else { 'x' };
+    let typo = format!("{}{last}", &good[..good.len() - 1]);
     for auth in [
         None,
         Some("Basic abc".to_owned()),

@@ -95,9 +95,11 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         public_url: public_url.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
     };
+    let video = jobby_local::LocalRooms::new(db.clone(), &public_url);
     let state = jobby_http::AppState::new(
         db.clone(),
         limiter,
+        video,
         clock.clone(),
         config,
         Duration::from_millis(args.token_cache_ms),
@@ -140,7 +142,10 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if once {
         let (keys, sessions) = purge(&db, &clock).await;
-        println!("purged {keys} idempotency keys and {sessions} sessions");
+        let expired = sweep(&db, &clock).await;
+        println!(
+            "purged {keys} idempotency keys and {sessions} sessions; expired {expired} matches"
+        );
         return Ok(());
     }
     tokio::select! {
@@ -150,13 +155,38 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     Ok(())
 }
 
-/// Background work: purge idempotency keys past their 24 hours and expired sessions. Safe to
-/// run in several processes at once (each purge is one idempotent DELETE).
+/// Background work: expire matches whose accept window closed (every half second), and purge
+/// idempotency keys past their 24 hours and expired sessions (every minute). Safe to run in
+/// several processes at once: each expiry is re-checked under its event's lock, and each
+/// purge is one idempotent DELETE.
 async fn background(db: Db, clock: Arc<dyn Clock>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut sweep_tick = tokio::time::interval(Duration::from_millis(500));
+    sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purge_tick = tokio::time::interval(Duration::from_secs(60));
     loop {
-        tick.tick().await;
-        purge(&db, &clock).await;
+        tokio::select! {
+            _ = sweep_tick.tick() => {
+                sweep(&db, &clock).await;
+            }
+            _ = purge_tick.tick() => {
+                purge(&db, &clock).await;
+            }
+        }
+    }
+}
+
+/// One pass of the match expiry sweeper; returns how many matches expired.
+async fn sweep(db: &Db, clock: &Arc<dyn Clock>) -> usize {
+    match jobby_domain::usecases::matches::expire_due(db, clock.now()).await {
+        Ok(0) => 0,
+        Ok(n) => {
+            tracing::info!(expired = n, "matches expired");
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "expiring matches failed");
+            0
+        }
     }
 }
 

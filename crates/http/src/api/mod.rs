@@ -1,9 +1,12 @@
 //! The v1 REST API: one module per resource; each handler parses, calls one use-case and
 //! maps the result.
 
+pub mod events;
+pub mod matches;
 pub mod meta;
 pub mod mutate;
 pub mod profile;
+pub mod queue;
 pub mod settings;
 pub mod tokens;
 
@@ -30,6 +33,24 @@ pub fn scope() -> Scope<
         .service(settings::patch_settings)
         .service(settings::get_allowlist)
         .service(settings::put_allowlist)
+        .service(events::list_live_events)
+        .service(events::get_live_event)
+        .service(events::list_events)
+        .service(events::create_event)
+        .service(events::get_event)
+        .service(events::patch_event)
+        .service(events::start_event)
+        .service(events::end_event)
+        .service(events::put_availability)
+        .service(queue::join_queue)
+        .service(queue::queue_status)
+        .service(queue::leave_queue)
+        .service(matches::list_matches)
+        .service(matches::get_match)
+        .service(matches::decline_match)
+        .service(matches::accept_match)
+        .service(matches::complete_match)
+        .service(matches::interview_room_url)
 }
 
 /// The error envelope, as documented.

@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         );
 }
 
-type Form = Vec<(String, String)>;
+pub(super) type Form = Vec<(String, String)>;
 
 fn field<'f>(form: &'f Form, name: &str) -> &'f str {
     form.iter()
@@ -80,7 +80,7 @@ fn cookie<'c>(
         .finish()
 }
 
-fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
+pub(super) fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     let mut r = HttpResponse::SeeOther();
     r.insert_header((header::LOCATION, location.to_owned()));
     r
@@ -129,7 +129,7 @@ fn csrf_refused() -> HttpResponse {
     )
 }
 
-fn server_error() -> HttpResponse {
+pub(super) fn server_error() -> HttpResponse {
     page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Error",
@@ -370,7 +370,7 @@ pub async fn current(
 }
 
 /// A session-authed form post: the session and a matching CSRF token, or the answer to send.
-async fn session_post(
+pub(super) async fn session_post(
     state: &AppState,
     req: &HttpRequest,
     body: &[u8],

@@ -33,7 +33,8 @@ pub fn state_with(config: HttpConfig) -> AppState {
         FrozenClock(chrono::Utc::now()),
     )));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    AppState::new(db, limiter, clock, config, Duration::from_millis(1000))
+    let video = jobby_local::LocalRooms::new(db.clone(), &config.public_url);
+    AppState::new(db, limiter, video, clock, config, Duration::from_millis(1000))
 }
 
 pub fn state() -> AppState {

@@ -1,0 +1,334 @@
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use jobby_domain::Error;
+use jobby_domain::model::ids::{EventId, MatchId, UserId};
+use jobby_domain::model::matches::{Match, MatchStatus};
+use jobby_domain::model::session;
+use jobby_domain::usecases::matches;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::mutate::{Reply, mutate};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Authed, ListBody, RawBody, page, path_id};
+
+/// A match between a seeker and an interviewer.
+#[derive(Serialize, ToSchema)]
+pub struct MatchBody {
+    #[schema(value_type = String, example = "mtc_0193b1c2d3e4f5a6b7c8d9e0f1a2b3c4")]
+    pub id: MatchId,
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    #[schema(value_type = String)]
+    pub seeker_id: UserId,
+    #[schema(value_type = String)]
+    pub interviewer_id: UserId,
+    /// `pending`, `accepted`, `completed`, `declined` or `expired`.
+    #[schema(value_type = String, example = "pending")]
+    pub status: &'static str,
+    pub seeker_accepted: bool,
+    pub interviewer_accepted: bool,
+    /// `seeker` or `interviewer`, when declined.
+    #[schema(value_type = Option<String>)]
+    pub declined_by: Option<&'static str>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    pub created_at: DateTime<Utc>,
+    /// Both must accept before this.
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Where each human accepts, in their own browser session.
+    pub accept_url: String,
+}
+
+impl MatchBody {
+    pub fn new(m: Match, public_url: &str) -> Self {
+        MatchBody {
+            accept_url: format!("{}/account/matches/{}", public_url.trim_end_matches('/'), m.id),
+            id: m.id,
+            event_id: m.event_id,
+            seeker_id: m.seeker_id,
+            interviewer_id: m.interviewer_id,
+            status: m.status.as_str(),
+            seeker_accepted: m.seeker_accepted_at.is_some(),
+            interviewer_accepted: m.interviewer_accepted_at.is_some(),
+            declined_by: m.declined_by.map(|s| s.as_str()),
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            ended_at: m.ended_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MatchList {
+    pub data: Vec<MatchBody>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// A join URL for the interview room.
+#[derive(Serialize, ToSchema)]
+pub struct RoomUrl {
+    /// Opens the room once, in the caller's own browser session, until `expires_at`.
+    pub url: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The caller's matches, newest first.
+#[utoipa::path(
+    tag = "matches",
+    params(
+        ("status" = Option<String>, Query, description = "Only matches in this status: `pending`, `accepted`, `completed`, `declined`, `expired`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
+    ),
+    responses((status = 200, body = MatchList), (status = 400, description = "Bad status, limit or cursor", body = super::ErrorBody))
+)]
+#[get("/matches")]
+pub async fn list_matches(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page::<MatchId>(&query)?;
+    let status = match query.get("status") {
+        None => None,
+        Some(s) => Some(MatchStatus::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "status",
+                "must be one of pending, accepted, completed, declined, expired",
+            )
+        })?),
+    };
+    let uid = p.user_id;
+    let list = state
+        .db
+        .read(move |r| Box::pin(async move { matches::list(r, uid, status, page).await }))
+        .await?;
+    let base = state.config.public_url.clone();
+    Ok(HttpResponse::Ok().json(ListBody::from(list.map(|m| MatchBody::new(m, &base)))))
+}
+
+/// One of the caller's matches.
+#[utoipa::path(
+    tag = "matches",
+    params(("id" = String, Path, description = "A match id, `mtc_…`")),
+    responses((status = 200, body = MatchBody), (status = 404, description = "No such match of yours", body = super::ErrorBody))
+)]
+#[get("/matches/{id}")]
+pub async fn get_match(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id::<MatchId>(&id)?;
+    let uid = p.user_id;
+    let m = state
+        .db
+        .read(move |r| Box::pin(async move { matches::get(r, uid, id).await }))
+        .await?;
+    Ok(HttpResponse::Ok().json(MatchBody::new(m, &state.config.public_url)))
+}
+
+/// Declines a pending match (either participant). A seeker who declines leaves the queue;
+/// when the interviewer declines, the seeker waits again at their original place.
+#[utoipa::path(
+    tag = "matches",
+    params(("id" = String, Path, description = "A match id, `mtc_…`")),
+    request_body(content = Option<DeclineMatch>, description = "Optional"),
+    responses((status = 200, body = MatchBody), (status = 404, description = "No such match of yours", body = super::ErrorBody), (status = 409, description = "MATCH_NOT_PENDING", body = super::ErrorBody))
+)]
+#[post("/matches/{id}/decline")]
+pub async fn decline_match(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    id: web::Path<String>,
+    RawBody(body): RawBody,
+) -> HttpResponse {
+    let (uid, now, raw, id) = (p.user_id, state.clock.now(), body.clone(), id.into_inner());
+    let base = state.config.public_url.clone();
+    mutate(&state, &req, &p, &body, move |repo| {
+        Box::pin(async move {
+            let id = path_id::<MatchId>(&id)?;
+            if !raw.is_empty() {
+                let _: DeclineMatch = crate::extract::parse_json(&raw)?;
+            }
+            let m = matches::decline(repo, uid, id, now).await?;
+            Reply::ok(&MatchBody::new(m, &base))
+        })
+    })
+    .await
+}
+
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineMatch {
+    /// Why, for your own records (at most 500 characters).
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+}
+
+/// The interviewer marks the interview over; their seat is free for the next seeker.
+#[utoipa::path(
+    tag = "matches",
+    params(("id" = String, Path, description = "A match id, `mtc_…`")),
+    responses((status = 200, body = MatchBody), (status = 404, description = "No such match you interview in", body = super::ErrorBody), (status = 409, description = "MATCH_NOT_ACCEPTED", body = super::ErrorBody))
+)]
+#[post("/matches/{id}/complete")]
+pub async fn complete_match(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    id: web::Path<String>,
+    RawBody(body): RawBody,
+) -> HttpResponse {
+    let (uid, now, id) = (p.user_id, state.clock.now(), id.into_inner());
+    let base = state.config.public_url.clone();
+    mutate(&state, &req, &p, &body, move |repo| {
+        Box::pin(async move {
+            let id = path_id::<MatchId>(&id)?;
+            let m = matches::complete(repo, uid, id, now).await?;
+            Reply::ok(&MatchBody::new(m, &base))
+        })
+    })
+    .await
+}
+
+/// Accepts a match as the calling human, in the browser session that carries the cookie,
+/// with the session's CSRF token in `X-CSRF-Token`. Tokens cannot accept: any
+/// `Authorization` header is refused with `HUMAN_SESSION_REQUIRED`.
+#[utoipa::path(
+    tag = "matches",
+    params(
+        ("id" = String, Path, description = "A match id, `mtc_…`"),
+        ("X-CSRF-Token" = String, Header, description = "The session's CSRF token")
+    ),
+    responses(
+        (status = 200, body = MatchBody),
+        (status = 401, description = "UNAUTHENTICATED: no browser session", body = super::ErrorBody),
+        (status = 403, description = "HUMAN_SESSION_REQUIRED (an Authorization header was sent) or CSRF_FAILED", body = super::ErrorBody),
+        (status = 404, description = "No such match of yours", body = super::ErrorBody),
+        (status = 409, description = "MATCH_NOT_PENDING (also once expired)", body = super::ErrorBody)
+    )
+)]
+#[post("/matches/{id}/accept")]
+pub async fn accept_match(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (session, user) = crate::pages::account::current(&state, &req)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ApiError::unauthenticated(
+                "Accepting a match needs a logged-in browser session (/account/login).",
+            )
+        })?;
+    let sent = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !session::secrets_match(&session.csrf_token, sent) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "CSRF_FAILED",
+            "The X-CSRF-Token header is missing or does not match this session.",
+        ));
+    }
+    let id = path_id::<MatchId>(&id)?;
+    let m = accept_as(&state, user.id, id).await?;
+    Ok(HttpResponse::Ok().json(MatchBody::new(m, &state.config.public_url)))
+}
+
+/// Accepts for a human whose session and CSRF token were checked. Once both have accepted,
+/// the video room is created; if the provider fails now, the room URL route creates it.
+pub async fn accept_as(state: &AppState, user: UserId, id: MatchId) -> Result<Match, ApiError> {
+    let now = state.clock.now();
+    let (m, both) = state
+        .db
+        .transaction(move |r| Box::pin(async move { matches::accept(r, user, id, now).await }))
+        .await?;
+    if both {
+        match state.video.create_room(&m).await {
+            Ok(()) => {
+                let created = m.clone();
+                if let Err(e) = state
+                    .db
+                    .transaction(move |r| {
+                        Box::pin(async move { matches::room_created(r, &created).await })
+                    })
+                    .await
+                {
+                    tracing::warn!(error = %e, match_id = %m.id, "recording the room failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, match_id = %m.id, "creating the room failed"),
+        }
+    }
+    Ok(m)
+}
+
+/// Declines for a human on the match page.
+pub async fn decline_as(state: &AppState, user: UserId, id: MatchId) -> Result<Match, Error> {
+    let now = state.clock.now();
+    state
+        .db
+        .transaction(move |r| Box::pin(async move { matches::decline(r, user, id, now).await }))
+        .await
+}
+
+/// A join URL for the interview room, once both sides have accepted. It opens the room
+/// once, only in the caller's own browser session, and only for 30 seconds.
+#[utoipa::path(
+    tag = "matches",
+    params(("id" = String, Path, description = "A match id, `mtc_…`")),
+    responses(
+        (status = 200, body = RoomUrl),
+        (status = 404, description = "No such match of yours", body = super::ErrorBody),
+        (status = 409, description = "MATCH_NOT_ACCEPTED", body = super::ErrorBody),
+        (status = 503, description = "DEPENDENCY_UNAVAILABLE: the video provider failed; safe to retry", body = super::ErrorBody)
+    )
+)]
+#[get("/matches/{id}/interview-room-url")]
+pub async fn interview_room_url(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id::<MatchId>(&id)?;
+    let uid = p.user_id;
+    let m = state
+        .db
+        .read(move |r| Box::pin(async move { matches::room_match(r, uid, id).await }))
+        .await?;
+    let unavailable = |e: jobby_domain::ports::VideoError| {
+        tracing::warn!(error = %e, match_id = %id, "video rooms failed");
+        ApiError::unavailable("The video provider")
+    };
+    if m.room_name.is_none() {
+        state.video.create_room(&m).await.map_err(unavailable)?;
+        let created = m.clone();
+        state
+            .db
+            .transaction(move |r| Box::pin(async move { matches::room_created(r, &created).await }))
+            .await?;
+    }
+    let url = state
+        .video
+        .join_url(&m, uid, state.clock.now())
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(RoomUrl {
+        url: url.url,
+        expires_at: url.expires_at,
+    }))
+}

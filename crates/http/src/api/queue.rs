@@ -1,0 +1,122 @@
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use jobby_domain::model::ids::{EventId, MatchId};
+use jobby_domain::model::queue::QueueStatus;
+use jobby_domain::usecases::queue;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::mutate::{Reply, mutate};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Authed, RawBody, parse_json};
+
+/// Where the caller stands in a queue.
+#[derive(Serialize, ToSchema)]
+pub struct QueueStatusBody {
+    /// `not_queued`, `waiting` or `matched`.
+    #[schema(value_type = String, example = "waiting")]
+    pub status: &'static str,
+    #[schema(value_type = Option<String>)]
+    pub event_id: Option<EventId>,
+    /// 1-based among the seekers waiting; null unless waiting.
+    pub position: Option<u32>,
+    /// Seekers waiting in the event.
+    pub queue_length: Option<u32>,
+    #[schema(value_type = Option<String>)]
+    pub match_id: Option<MatchId>,
+    /// `pending`, `accepted`, … when matched.
+    #[schema(value_type = Option<String>)]
+    pub match_status: Option<&'static str>,
+    /// Poll no faster than this.
+    pub poll_interval_seconds: u32,
+}
+
+impl From<QueueStatus> for QueueStatusBody {
+    fn from(s: QueueStatus) -> Self {
+        use jobby_domain::model::queue::QueueState;
+        QueueStatusBody {
+            status: match s.status {
+                QueueState::NotQueued => "not_queued",
+                QueueState::Waiting => "waiting",
+                QueueState::Matched => "matched",
+            },
+            event_id: s.event_id,
+            position: s.position,
+            queue_length: s.queue_length,
+            match_id: s.match_id,
+            match_status: s.match_status.map(|m| m.as_str()),
+            poll_interval_seconds: s.poll_interval_seconds,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinQueue {
+    /// A live event's id, `evt_…`.
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+}
+
+/// Joins a live event's queue. Joining the same event again answers with the same entry.
+#[utoipa::path(
+    tag = "queue",
+    request_body = JoinQueue,
+    responses(
+        (status = 200, body = QueueStatusBody),
+        (status = 404, description = "No such event", body = super::ErrorBody),
+        (status = 409, description = "ALREADY_IN_QUEUE (another event's) or EVENT_NOT_LIVE", body = super::ErrorBody)
+    )
+)]
+#[post("/queue/join")]
+pub async fn join_queue(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    RawBody(body): RawBody,
+) -> HttpResponse {
+    let (uid, now, raw) = (p.user_id, state.clock.now(), body.clone());
+    mutate(&state, &req, &p, &body, move |repo| {
+        Box::pin(async move {
+            let j: JoinQueue = parse_json(&raw)?;
+            let (status, _) = queue::join(repo, uid, j.event_id, now).await?;
+            Reply::ok(&QueueStatusBody::from(status))
+        })
+    })
+    .await
+}
+
+/// The caller's place: waiting (with position), matched (with the match) or not queued.
+#[utoipa::path(tag = "queue", responses((status = 200, body = QueueStatusBody)))]
+#[get("/queue/status")]
+pub async fn queue_status(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+) -> Result<HttpResponse, ApiError> {
+    let uid = p.user_id;
+    let s = state
+        .db
+        .read(move |r| Box::pin(async move { queue::status(r, uid).await }))
+        .await?;
+    Ok(HttpResponse::Ok().json(QueueStatusBody::from(s)))
+}
+
+/// Leaves the queue. A pending match counts as declined by the caller. Leaving when not
+/// queued changes nothing.
+#[utoipa::path(tag = "queue", responses((status = 200, body = QueueStatusBody)))]
+#[post("/queue/leave")]
+pub async fn leave_queue(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    RawBody(body): RawBody,
+) -> HttpResponse {
+    let (uid, now) = (p.user_id, state.clock.now());
+    mutate(&state, &req, &p, &body, move |repo| {
+        Box::pin(async move {
+            let s = queue::leave(repo, uid, now).await?;
+            Reply::ok(&QueueStatusBody::from(s))
+        })
+    })
+    .await
+}
