@@ -142,7 +142,12 @@ fn layers() -> Result {
 
 /// Why `pkg` may not depend on `dep`, if it may not.
 fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static str> {
-    const ADAPTERS: &[&str] = &["jobby-postgres", "jobby-redis", "jobby-memory", "jobby-local"];
+    const ADAPTERS: &[&str] = &[
+        "jobby-postgres",
+        "jobby-redis",
+        "jobby-memory",
+        "jobby-local",
+    ];
     const IO_CRATES: &[&str] = &[
         "actix-web",
         "actix-http",

@@ -15,17 +15,17 @@ use std::collections::HashSet;
 
 use crate::model::account::{AccountType, Email, User};
 use crate::model::event::{Event, LiveEvent, Seat};
+use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use crate::model::ids::{EventId, MatchId};
+use crate::model::ids::{SessionId, TokenId, UserId};
 use crate::model::matches::{Match, MatchStatus};
 use crate::model::matching::{FreeSeat, Waiting};
 use crate::model::outbox::{DomainEvent, OutboxRecord};
-use crate::model::queue::{EntryState, QueueEntry, QueueView};
-use crate::model::room::RoomTicket;
-use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
-use crate::model::ids::{SessionId, TokenId, UserId};
 use crate::model::page::PageRequest;
 use crate::model::profile::{Profile, Settings};
+use crate::model::queue::{EntryState, QueueEntry, QueueView};
 use crate::model::ratelimit::{Overrides, Quota, RateClass, gcra};
+use crate::model::room::RoomTicket;
 use crate::model::scopes::{Scope, ScopeSet};
 use crate::model::session::{SessionRecord, hash_secret};
 use crate::model::token::{PlainToken, TokenHash, TokenPrincipal, TokenRecord};
@@ -690,13 +690,20 @@ impl Repo for FailingRepo<'_> {
     async fn event_for(&mut self, user: UserId, id: EventId) -> Result<Option<Event>, StoreError> {
         self.inner.event_for(user, id).await
     }
-    async fn list_events_for(&mut self, user: UserId, page: PageRequest<EventId>) -> Result<Vec<Event>, StoreError> {
+    async fn list_events_for(
+        &mut self,
+        user: UserId,
+        page: PageRequest<EventId>,
+    ) -> Result<Vec<Event>, StoreError> {
         self.inner.list_events_for(user, page).await
     }
     async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError> {
         self.inner.lock_event(id).await
     }
-    async fn live_events(&mut self, page: PageRequest<EventId>) -> Result<Vec<LiveEvent>, StoreError> {
+    async fn live_events(
+        &mut self,
+        page: PageRequest<EventId>,
+    ) -> Result<Vec<LiveEvent>, StoreError> {
         self.inner.live_events(page).await
     }
     async fn live_event(&mut self, id: EventId) -> Result<Option<LiveEvent>, StoreError> {
@@ -705,19 +712,38 @@ impl Repo for FailingRepo<'_> {
     async fn seats(&mut self, event: EventId) -> Result<Vec<Seat>, StoreError> {
         self.inner.seats(event).await
     }
-    async fn replace_seats(&mut self, event: EventId, users: &[UserId], now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn replace_seats(
+        &mut self,
+        event: EventId,
+        users: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.inner.replace_seats(event, users, now).await
     }
-    async fn set_available(&mut self, event: EventId, user: UserId, available: bool, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn set_available(
+        &mut self,
+        event: EventId,
+        user: UserId,
+        available: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         self.inner.set_available(event, user, available, now).await
     }
-    async fn touch_idle(&mut self, event: EventId, user: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn touch_idle(
+        &mut self,
+        event: EventId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.inner.touch_idle(event, user, now).await
     }
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
         self.inner.free_seats(event).await
     }
-    async fn declined_pairs(&mut self, event: EventId) -> Result<HashSet<(UserId, UserId)>, StoreError> {
+    async fn declined_pairs(
+        &mut self,
+        event: EventId,
+    ) -> Result<HashSet<(UserId, UserId)>, StoreError> {
         self.inner.declined_pairs(event).await
     }
     async fn waiting(&mut self, event: EventId, limit: usize) -> Result<Vec<Waiting>, StoreError> {
@@ -729,7 +755,11 @@ impl Repo for FailingRepo<'_> {
     async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError> {
         self.inner.insert_entry(entry).await
     }
-    async fn set_entry_state(&mut self, seeker: UserId, state: EntryState) -> Result<(), StoreError> {
+    async fn set_entry_state(
+        &mut self,
+        seeker: UserId,
+        state: EntryState,
+    ) -> Result<(), StoreError> {
         self.inner.set_entry_state(seeker, state).await
     }
     async fn delete_entry(&mut self, seeker: UserId) -> Result<(), StoreError> {
@@ -750,31 +780,52 @@ impl Repo for FailingRepo<'_> {
     async fn match_for(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError> {
         self.inner.match_for(user, id).await
     }
-    async fn list_matches_for(&mut self, user: UserId, status: Option<MatchStatus>, page: PageRequest<MatchId>) -> Result<Vec<Match>, StoreError> {
+    async fn list_matches_for(
+        &mut self,
+        user: UserId,
+        status: Option<MatchStatus>,
+        page: PageRequest<MatchId>,
+    ) -> Result<Vec<Match>, StoreError> {
         self.inner.list_matches_for(user, status, page).await
     }
     async fn live_matches(&mut self, event: EventId) -> Result<Vec<Match>, StoreError> {
         self.inner.live_matches(event).await
     }
-    async fn due_matches(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Match>, StoreError> {
+    async fn due_matches(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Match>, StoreError> {
         self.inner.due_matches(now, limit).await
     }
-    async fn insert_room_ticket(&mut self, hash: &TokenHash, ticket: &RoomTicket) -> Result<(), StoreError> {
+    async fn insert_room_ticket(
+        &mut self,
+        hash: &TokenHash,
+        ticket: &RoomTicket,
+    ) -> Result<(), StoreError> {
         self.inner.insert_room_ticket(hash, ticket).await
     }
     async fn room_ticket(&mut self, hash: &TokenHash) -> Result<Option<RoomTicket>, StoreError> {
         self.inner.room_ticket(hash).await
     }
-    async fn use_room_ticket(&mut self, hash: &TokenHash, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn use_room_ticket(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         self.inner.use_room_ticket(hash, now).await
     }
     async fn append_outbox(&mut self, events: &[DomainEvent]) -> Result<(), StoreError> {
         self.inner.append_outbox(events).await
     }
-    async fn outbox_after(&mut self, seq: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+    async fn outbox_after(
+        &mut self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
         self.inner.outbox_after(seq, limit).await
     }
-    async fn outbox_head(&mut self, ) -> Result<i64, StoreError> {
+    async fn outbox_head(&mut self) -> Result<i64, StoreError> {
         self.inner.outbox_head().await
     }
     async fn complete_idempotency(

@@ -13,17 +13,17 @@ use std::collections::HashSet;
 
 use crate::model::account::{Email, User};
 use crate::model::event::{Event, LiveEvent, Seat};
+use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use crate::model::ids::{EventId, MatchId};
+use crate::model::ids::{TokenId, UserId};
 use crate::model::matches::{Match, MatchStatus};
 use crate::model::matching::{FreeSeat, Waiting};
 use crate::model::outbox::{DomainEvent, OutboxRecord};
-use crate::model::queue::{EntryState, QueueEntry, QueueView};
-use crate::model::room::RoomTicket;
-use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
-use crate::model::ids::{TokenId, UserId};
 use crate::model::page::PageRequest;
 use crate::model::profile::{Profile, Settings};
+use crate::model::queue::{EntryState, QueueEntry, QueueView};
 use crate::model::ratelimit::{Decision, Quota, RateClass};
+use crate::model::room::RoomTicket;
 use crate::model::session::SessionRecord;
 use crate::model::token::{TokenHash, TokenPrincipal, TokenRecord};
 
@@ -132,8 +132,10 @@ pub trait Repo: Send {
     /// once per change, whichever process makes it.
     async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError>;
     /// Live events, newest first, `limit + 1` rows.
-    async fn live_events(&mut self, page: PageRequest<EventId>)
-    -> Result<Vec<LiveEvent>, StoreError>;
+    async fn live_events(
+        &mut self,
+        page: PageRequest<EventId>,
+    ) -> Result<Vec<LiveEvent>, StoreError>;
     async fn live_event(&mut self, id: EventId) -> Result<Option<LiveEvent>, StoreError>;
 
     // Interviewer seats.
@@ -167,8 +169,10 @@ pub trait Repo: Send {
     /// seat them at the same time.
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError>;
     /// (seeker, interviewer) pairs the interviewer declined in this event.
-    async fn declined_pairs(&mut self, event: EventId)
-    -> Result<HashSet<(UserId, UserId)>, StoreError>;
+    async fn declined_pairs(
+        &mut self,
+        event: EventId,
+    ) -> Result<HashSet<(UserId, UserId)>, StoreError>;
     /// The first `limit` waiting seekers, first come first served.
     async fn waiting(&mut self, event: EventId, limit: usize) -> Result<Vec<Waiting>, StoreError>;
 
@@ -176,8 +180,11 @@ pub trait Repo: Send {
     async fn entry_of(&mut self, seeker: UserId) -> Result<Option<QueueEntry>, StoreError>;
     /// `Conflict("queue_entry")` when the seeker already waits somewhere.
     async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError>;
-    async fn set_entry_state(&mut self, seeker: UserId, state: EntryState)
-    -> Result<(), StoreError>;
+    async fn set_entry_state(
+        &mut self,
+        seeker: UserId,
+        state: EntryState,
+    ) -> Result<(), StoreError>;
     async fn delete_entry(&mut self, seeker: UserId) -> Result<(), StoreError>;
     /// Removes every waiting seeker of the event; returns who they were.
     async fn remove_waiting(&mut self, event: EventId) -> Result<Vec<UserId>, StoreError>;
@@ -223,8 +230,11 @@ pub trait Repo: Send {
     // The outbox.
     async fn append_outbox(&mut self, events: &[DomainEvent]) -> Result<(), StoreError>;
     /// Records after `seq`, in order, at most `limit`.
-    async fn outbox_after(&mut self, seq: i64, limit: usize)
-    -> Result<Vec<OutboxRecord>, StoreError>;
+    async fn outbox_after(
+        &mut self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
     /// The newest record's position (0 when empty).
     async fn outbox_head(&mut self) -> Result<i64, StoreError>;
 

@@ -142,33 +142,78 @@ pub const ROUTES: &[RouteSpec] = &[
         AccountType::Recruiter,
     ),
     for_account(
-        route("PATCH", "/api/v1/events/{id}", Token(Scope::EventsWrite), Write),
+        route(
+            "PATCH",
+            "/api/v1/events/{id}",
+            Token(Scope::EventsWrite),
+            Write,
+        ),
         AccountType::Recruiter,
     ),
     for_account(
-        route("POST", "/api/v1/events/{id}/start", Token(Scope::EventsWrite), Write),
+        route(
+            "POST",
+            "/api/v1/events/{id}/start",
+            Token(Scope::EventsWrite),
+            Write,
+        ),
         AccountType::Recruiter,
     ),
     for_account(
-        route("POST", "/api/v1/events/{id}/end", Token(Scope::EventsWrite), Write),
+        route(
+            "POST",
+            "/api/v1/events/{id}/end",
+            Token(Scope::EventsWrite),
+            Write,
+        ),
         AccountType::Recruiter,
     ),
     for_account(
-        route("PUT", "/api/v1/events/{id}/availability", Token(Scope::EventsWrite), Write),
+        route(
+            "PUT",
+            "/api/v1/events/{id}/availability",
+            Token(Scope::EventsWrite),
+            Write,
+        ),
         AccountType::Recruiter,
     ),
     for_account(
-        route("POST", "/api/v1/queue/join", Token(Scope::QueueWrite), Write),
+        route(
+            "POST",
+            "/api/v1/queue/join",
+            Token(Scope::QueueWrite),
+            Write,
+        ),
         AccountType::Seeker,
     ),
     route("GET", "/api/v1/queue/status", Token(Scope::QueueRead), Read),
-    route("POST", "/api/v1/queue/leave", Token(Scope::QueueWrite), Write),
+    route(
+        "POST",
+        "/api/v1/queue/leave",
+        Token(Scope::QueueWrite),
+        Write,
+    ),
     route("GET", "/api/v1/matches", Token(Scope::MatchesRead), Read),
-    route("GET", "/api/v1/matches/{id}", Token(Scope::MatchesRead), Read),
-    route("POST", "/api/v1/matches/{id}/decline", Token(Scope::MatchesWrite), Write),
+    route(
+        "GET",
+        "/api/v1/matches/{id}",
+        Token(Scope::MatchesRead),
+        Read,
+    ),
+    route(
+        "POST",
+        "/api/v1/matches/{id}/decline",
+        Token(Scope::MatchesWrite),
+        Write,
+    ),
     route("POST", "/api/v1/matches/{id}/accept", Session, Anonymous),
     for_account(
-        route("POST", "/api/v1/matches/{id}/complete", Token(Scope::MatchesWrite), Write),
+        route(
+            "POST",
+            "/api/v1/matches/{id}/complete",
+            Token(Scope::MatchesWrite),
+            Write,
+        ),
         AccountType::Recruiter,
     ),
     route(

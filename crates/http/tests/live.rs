@@ -43,9 +43,29 @@ async fn events_queue_and_matches_end_to_end() {
     let other_rec = user(&st, "other@example.com", AccountType::Recruiter).await;
     let seeker = user(&st, "seek@example.com", AccountType::Seeker).await;
     let seeker2 = user(&st, "seek2@example.com", AccountType::Seeker).await;
-    let rt = token(&st, &rec, &[Scope::EventsRead, Scope::EventsWrite, Scope::MatchesRead, Scope::MatchesWrite]).await;
+    let rt = token(
+        &st,
+        &rec,
+        &[
+            Scope::EventsRead,
+            Scope::EventsWrite,
+            Scope::MatchesRead,
+            Scope::MatchesWrite,
+        ],
+    )
+    .await;
     let other_t = token(&st, &other_rec, &[Scope::EventsRead, Scope::EventsWrite]).await;
-    let st_tok = token(&st, &seeker, &[Scope::QueueRead, Scope::QueueWrite, Scope::MatchesRead, Scope::MatchesWrite]).await;
+    let st_tok = token(
+        &st,
+        &seeker,
+        &[
+            Scope::QueueRead,
+            Scope::QueueWrite,
+            Scope::MatchesRead,
+            Scope::MatchesWrite,
+        ],
+    )
+    .await;
     let st2_tok = token(&st, &seeker2, &[Scope::QueueRead, Scope::QueueWrite]).await;
     let narrow = token(&st, &rec, &[Scope::EventsRead]).await;
 
@@ -54,25 +74,45 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(s, 400);
     assert_envelope(&b, "VALIDATION");
     assert!(b["details"]["fields"]["title"].is_string());
-    let (s, _, b) = send(&app, post_json("/api/v1/events", &rt, json!({"title": "x", "colour": 1}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "x", "colour": 1})),
+    )
+    .await;
     assert_eq!(s, 400, "unknown fields are refused: {b}");
-    let (s, h, b) = send(&app, post_json("/api/v1/events", &narrow, json!({"title": "x"}))).await;
+    let (s, h, b) = send(
+        &app,
+        post_json("/api/v1/events", &narrow, json!({"title": "x"})),
+    )
+    .await;
     assert_eq!(s, 403);
     assert_envelope(&b, "INSUFFICIENT_SCOPE");
     assert_limit_headers(&h);
-    let (s, _, b) = send(&app, post_json("/api/v1/events", &st_tok, json!({"title": "x"}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json("/api/v1/events", &st_tok, json!({"title": "x"})),
+    )
+    .await;
     assert_eq!(s, 403);
     assert_envelope(&b, "INSUFFICIENT_SCOPE");
     let (s, _, b) = send(
         &app,
-        post_json("/api/v1/events", &rt, json!({"title": "Rust fair", "interviewer_ids": [seeker.id.to_string()]})),
+        post_json(
+            "/api/v1/events",
+            &rt,
+            json!({"title": "Rust fair", "interviewer_ids": [seeker.id.to_string()]}),
+        ),
     )
     .await;
     assert_eq!(s, 400, "a seeker cannot interview: {b}");
     assert!(b["details"]["fields"]["interviewer_ids[0]"].is_string());
     let (s, _, ev) = send(
         &app,
-        post_json("/api/v1/events", &rt, json!({"title": "Rust fair", "company": "Ferris Inc"})),
+        post_json(
+            "/api/v1/events",
+            &rt,
+            json!({"title": "Rust fair", "company": "Ferris Inc"}),
+        ),
     )
     .await;
     assert_eq!(s, 201, "{ev}");
@@ -85,61 +125,138 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(s, 404);
     let (s, _, malformed) = send(&app, get("/api/v1/events/evt_nope", &other_t)).await;
     assert_eq!((s, &other), (404, &malformed));
-    let (s, _, _) = send(&app, post_json(&format!("/api/v1/events/{id}/start"), &other_t, json!({}))).await;
+    let (s, _, _) = send(
+        &app,
+        post_json(&format!("/api/v1/events/{id}/start"), &other_t, json!({})),
+    )
+    .await;
     assert_eq!(s, 404);
-    let (s, _, b) = send(&app, TestRequest::patch().uri(&format!("/api/v1/events/{id}")).insert_header(bearer(&rt)).set_json(json!({"description": "All things Rust"}))).await;
+    let (s, _, b) = send(
+        &app,
+        TestRequest::patch()
+            .uri(&format!("/api/v1/events/{id}"))
+            .insert_header(bearer(&rt))
+            .set_json(json!({"description": "All things Rust"})),
+    )
+    .await;
     assert_eq!((s, &b["description"]), (200, &json!("All things Rust")));
 
     // Not live: not listed, joins refused.
     let (s, _, list) = send(&app, TestRequest::get().uri("/api/v1/live-events")).await;
     assert_eq!((s, list["data"].as_array().unwrap().len()), (200, 0));
-    let (s, _, b) = send(&app, post_json("/api/v1/queue/join", &st_tok, json!({"event_id": id}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json("/api/v1/queue/join", &st_tok, json!({"event_id": id})),
+    )
+    .await;
     assert_eq!(s, 409);
     assert_envelope(&b, "EVENT_NOT_LIVE");
 
     // Live: listed with its queue, the owner available.
-    let (s, _, b) = send(&app, post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({}))).await;
-    assert_eq!((s, &b["status"], &b["interviewers"][0]["available"]), (200, &json!("live"), &json!(true)));
-    let (_, _, live) = send(&app, TestRequest::get().uri(&format!("/api/v1/live-events/{id}"))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({})),
+    )
+    .await;
+    assert_eq!(
+        (s, &b["status"], &b["interviewers"][0]["available"]),
+        (200, &json!("live"), &json!(true))
+    );
+    let (_, _, live) = send(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/live-events/{id}")),
+    )
+    .await;
     assert_eq!(live["queue_length"], 0);
     assert_eq!(live["available_interviewers"], 1);
 
     // Joins: bad input, wrong account type, unknown event, success, repeat.
-    let (s, _, b) = send(&app, post_json("/api/v1/queue/join", &st_tok, json!({"event_id": "nope"}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json("/api/v1/queue/join", &st_tok, json!({"event_id": "nope"})),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(b["details"]["fields"]["event_id"].is_string(), "{b}");
-    let (s, _, b) = send(&app, post_json("/api/v1/queue/join", &st_tok, json!({"event_id": "evt_0193b1c2d3e4f5a6b7c8d9e0f1a2b3c4"}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(
+            "/api/v1/queue/join",
+            &st_tok,
+            json!({"event_id": "evt_0193b1c2d3e4f5a6b7c8d9e0f1a2b3c4"}),
+        ),
+    )
+    .await;
     assert_eq!(s, 404, "{b}");
     let rq = token(&st, &rec, &[Scope::QueueWrite]).await;
-    let (s, _, b) = send(&app, post_json("/api/v1/queue/join", &rq, json!({"event_id": id}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json("/api/v1/queue/join", &rq, json!({"event_id": id})),
+    )
+    .await;
     assert_eq!(s, 403);
     assert_envelope(&b, "WRONG_ACCOUNT_TYPE");
     let key = uuid::Uuid::new_v4().to_string();
-    let (s, _, joined) = send(&app, post_json("/api/v1/queue/join", &st_tok, json!({"event_id": id})).insert_header(("idempotency-key", key.as_str()))).await;
+    let (s, _, joined) = send(
+        &app,
+        post_json("/api/v1/queue/join", &st_tok, json!({"event_id": id}))
+            .insert_header(("idempotency-key", key.as_str())),
+    )
+    .await;
     assert_eq!(s, 200, "{joined}");
     assert_eq!(joined["status"], "matched");
     assert_eq!(joined["poll_interval_seconds"], 5);
     let mid = joined["match_id"].as_str().unwrap().to_owned();
-    let (s, h, replay) = send(&app, post_json("/api/v1/queue/join", &st_tok, json!({"event_id": id})).insert_header(("idempotency-key", key.as_str()))).await;
+    let (s, h, replay) = send(
+        &app,
+        post_json("/api/v1/queue/join", &st_tok, json!({"event_id": id}))
+            .insert_header(("idempotency-key", key.as_str())),
+    )
+    .await;
     assert_eq!((s, &replay), (200, &joined));
     assert_eq!(h["idempotent-replayed"], "true");
-    let (s, _, b) = send(&app, post_json("/api/v1/queue/join", &st2_tok, json!({"event_id": id}))).await;
-    assert_eq!((s, &b["status"], &b["position"]), (200, &json!("waiting"), &json!(1)));
-    let (_, _, again) = send(&app, post_json("/api/v1/queue/join", &st2_tok, json!({"event_id": id}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json("/api/v1/queue/join", &st2_tok, json!({"event_id": id})),
+    )
+    .await;
+    assert_eq!(
+        (s, &b["status"], &b["position"]),
+        (200, &json!("waiting"), &json!(1))
+    );
+    let (_, _, again) = send(
+        &app,
+        post_json("/api/v1/queue/join", &st2_tok, json!({"event_id": id})),
+    )
+    .await;
     assert_eq!(again, b, "same event again: the same entry");
     let (_, _, status) = send(&app, get("/api/v1/queue/status", &st2_tok)).await;
-    assert_eq!((&status["position"], &status["queue_length"]), (&json!(1), &json!(1)));
+    assert_eq!(
+        (&status["position"], &status["queue_length"]),
+        (&json!(1), &json!(1))
+    );
 
     // The match: each participant sees it, nobody else does.
     let (s, _, m) = send(&app, get(&format!("/api/v1/matches/{mid}"), &st_tok)).await;
     assert_eq!((s, &m["status"]), (200, &json!("pending")));
-    assert_eq!(m["accept_url"], format!("http://jobby.test/account/matches/{mid}"));
+    assert_eq!(
+        m["accept_url"],
+        format!("http://jobby.test/account/matches/{mid}")
+    );
     let (s, _, _) = send(&app, get(&format!("/api/v1/matches/{mid}"), &rt)).await;
     assert_eq!(s, 200);
     let outsider = token(&st, &seeker2, &[Scope::MatchesRead, Scope::MatchesWrite]).await;
     let (s, _, _) = send(&app, get(&format!("/api/v1/matches/{mid}"), &outsider)).await;
     assert_eq!(s, 404);
-    let (s, _, b) = send(&app, post_json(&format!("/api/v1/matches/{mid}/decline"), &outsider, json!({}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &outsider,
+            json!({}),
+        ),
+    )
+    .await;
     assert_eq!(s, 404, "{b}");
     let (s, _, b) = send(&app, get("/api/v1/matches?status=nope", &st_tok)).await;
     assert_eq!(s, 400);
@@ -148,19 +265,38 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 
     // The room is closed until both accept; completing before is refused.
-    let (s, _, b) = send(&app, get(&format!("/api/v1/matches/{mid}/interview-room-url"), &st_tok)).await;
+    let (s, _, b) = send(
+        &app,
+        get(
+            &format!("/api/v1/matches/{mid}/interview-room-url"),
+            &st_tok,
+        ),
+    )
+    .await;
     assert_eq!(s, 409);
     assert_envelope(&b, "MATCH_NOT_ACCEPTED");
-    let (s, _, b) = send(&app, post_json(&format!("/api/v1/matches/{mid}/complete"), &rt, json!({}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(&format!("/api/v1/matches/{mid}/complete"), &rt, json!({})),
+    )
+    .await;
     assert_eq!(s, 409);
     assert_envelope(&b, "MATCH_NOT_ACCEPTED");
 
     // Accepting is for humans: any Authorization header is refused, even a full token.
-    let (s, h, b) = send(&app, post_json(&format!("/api/v1/matches/{mid}/accept"), &st_tok, json!({}))).await;
+    let (s, h, b) = send(
+        &app,
+        post_json(&format!("/api/v1/matches/{mid}/accept"), &st_tok, json!({})),
+    )
+    .await;
     assert_eq!(s, 403);
     assert_envelope(&b, "HUMAN_SESSION_REQUIRED");
     assert_limit_headers(&h);
-    let (s, _, b) = send(&app, TestRequest::post().uri(&format!("/api/v1/matches/{mid}/accept"))).await;
+    let (s, _, b) = send(
+        &app,
+        TestRequest::post().uri(&format!("/api/v1/matches/{mid}/accept")),
+    )
+    .await;
     assert_eq!(s, 401);
     assert_envelope(&b, "UNAUTHENTICATED");
     let seeker_browser = browser(&st, &seeker).await;
@@ -175,23 +311,45 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(s, 403);
     assert_envelope(&b, "CSRF_FAILED");
     let (s, _, b) = send(&app, accept(&seeker_browser, &seeker_browser.csrf)).await;
-    assert_eq!((s, &b["seeker_accepted"], &b["status"]), (200, &json!(true), &json!("pending")));
+    assert_eq!(
+        (s, &b["seeker_accepted"], &b["status"]),
+        (200, &json!(true), &json!("pending"))
+    );
     let (s, _, b) = send(&app, accept(&rec_browser, &rec_browser.csrf)).await;
     assert_eq!((s, &b["status"]), (200, &json!("accepted")), "{b}");
     let (s, _, b) = send(&app, accept(&rec_browser, &rec_browser.csrf)).await;
     assert_eq!(s, 409);
     assert_envelope(&b, "MATCH_NOT_PENDING");
-    let (s, _, b) = send(&app, post_json(&format!("/api/v1/matches/{mid}/decline"), &st_tok, json!({}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &st_tok,
+            json!({}),
+        ),
+    )
+    .await;
     assert_eq!(s, 409);
     assert_envelope(&b, "MATCH_NOT_PENDING");
 
     // The room URL: once, only for its user, in their session.
-    let (s, h, room) = send(&app, get(&format!("/api/v1/matches/{mid}/interview-room-url"), &st_tok)).await;
+    let (s, h, room) = send(
+        &app,
+        get(
+            &format!("/api/v1/matches/{mid}/interview-room-url"),
+            &st_tok,
+        ),
+    )
+    .await;
     assert_eq!(s, 200, "{room}");
     assert_eq!(h["ratelimit-policy"], "\"cost\";q=3;w=60");
     let url = room["url"].as_str().unwrap();
     let path = url.strip_prefix("http://jobby.test").unwrap().to_owned();
-    let open = |b: &Browser| TestRequest::get().uri(&path).insert_header(("cookie", b.cookie.clone()));
+    let open = |b: &Browser| {
+        TestRequest::get()
+            .uri(&path)
+            .insert_header(("cookie", b.cookie.clone()))
+    };
     let resp = test::call_service(&app, open(&rec_browser).to_request()).await;
     assert_eq!(resp.status(), 403, "another user's link does not open");
     let resp = test::call_service(&app, TestRequest::get().uri(&path).to_request()).await;
@@ -204,15 +362,33 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(resp.status(), 403, "a link works once");
 
     // The cost class allows three calls a minute: the 409 above, the URL, and one more.
-    let (s, _, _) = send(&app, get(&format!("/api/v1/matches/{mid}/interview-room-url"), &st_tok)).await;
+    let (s, _, _) = send(
+        &app,
+        get(
+            &format!("/api/v1/matches/{mid}/interview-room-url"),
+            &st_tok,
+        ),
+    )
+    .await;
     assert_eq!(s, 200);
-    let (s, h, b) = send(&app, get(&format!("/api/v1/matches/{mid}/interview-room-url"), &st_tok)).await;
+    let (s, h, b) = send(
+        &app,
+        get(
+            &format!("/api/v1/matches/{mid}/interview-room-url"),
+            &st_tok,
+        ),
+    )
+    .await;
     assert_eq!(s, 429);
     assert_envelope(&b, "RATE_LIMITED");
     assert!(h.contains_key("retry-after"));
 
     // The interviewer completes; the seat goes to the next seeker.
-    let (s, _, b) = send(&app, post_json(&format!("/api/v1/matches/{mid}/complete"), &rt, json!({}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(&format!("/api/v1/matches/{mid}/complete"), &rt, json!({})),
+    )
+    .await;
     assert_eq!((s, &b["status"]), (200, &json!("completed")));
     let (_, _, status) = send(&app, get("/api/v1/queue/status", &st2_tok)).await;
     assert_eq!(status["status"], "matched");
@@ -226,13 +402,32 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!((s, &b["status"]), (200, &json!("not_queued")));
 
     // Ending: no longer listed; a second end answers the same; availability is closed.
-    let (s, _, b) = send(&app, post_json(&format!("/api/v1/events/{id}/end"), &rt, json!({}))).await;
+    let (s, _, b) = send(
+        &app,
+        post_json(&format!("/api/v1/events/{id}/end"), &rt, json!({})),
+    )
+    .await;
     assert_eq!((s, &b["status"]), (200, &json!("ended")));
-    let (s, _, _) = send(&app, post_json(&format!("/api/v1/events/{id}/end"), &rt, json!({}))).await;
+    let (s, _, _) = send(
+        &app,
+        post_json(&format!("/api/v1/events/{id}/end"), &rt, json!({})),
+    )
+    .await;
     assert_eq!(s, 200);
-    let (s, _, _) = send(&app, TestRequest::get().uri(&format!("/api/v1/live-events/{id}"))).await;
+    let (s, _, _) = send(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/live-events/{id}")),
+    )
+    .await;
     assert_eq!(s, 404);
-    let (s, _, b) = send(&app, TestRequest::put().uri(&format!("/api/v1/events/{id}/availability")).insert_header(bearer(&rt)).set_json(json!({"available": true}))).await;
+    let (s, _, b) = send(
+        &app,
+        TestRequest::put()
+            .uri(&format!("/api/v1/events/{id}/availability"))
+            .insert_header(bearer(&rt))
+            .set_json(json!({"available": true})),
+    )
+    .await;
     assert_eq!(s, 409);
     assert_envelope(&b, "EVENT_ENDED");
     let (_, _, mine) = send(&app, get("/api/v1/events", &rt)).await;
@@ -247,20 +442,42 @@ async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
     let seeker = user(&st, "seek@example.com", AccountType::Seeker).await;
     let rt = token(&st, &rec, &[Scope::EventsWrite]).await;
     let stk = token(&st, &seeker, &[Scope::QueueWrite]).await;
-    let (_, _, ev) = send(&app, post_json("/api/v1/events", &rt, json!({"title": "Fair"}))).await;
+    let (_, _, ev) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Fair"})),
+    )
+    .await;
     let id = ev["id"].as_str().unwrap();
-    send(&app, post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({}))).await;
-    let (_, _, joined) = send(&app, post_json("/api/v1/queue/join", &stk, json!({"event_id": id}))).await;
+    send(
+        &app,
+        post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({})),
+    )
+    .await;
+    let (_, _, joined) = send(
+        &app,
+        post_json("/api/v1/queue/join", &stk, json!({"event_id": id})),
+    )
+    .await;
     let mid = joined["match_id"].as_str().unwrap();
     let b = browser(&st, &seeker).await;
     let page = format!("/account/matches/{mid}");
 
     let resp = test::call_service(&app, TestRequest::get().uri(&page).to_request()).await;
     assert_eq!(resp.status(), 303, "log in first");
-    let resp = test::call_service(&app, TestRequest::get().uri(&page).insert_header(("cookie", b.cookie.clone())).to_request()).await;
+    let resp = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&page)
+            .insert_header(("cookie", b.cookie.clone()))
+            .to_request(),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
-    assert!(html.contains("id=\"accept\"") && html.contains("id=\"decline\""), "{html}");
+    assert!(
+        html.contains("id=\"accept\"") && html.contains("id=\"decline\""),
+        "{html}"
+    );
     let form = |csrf: &str| {
         TestRequest::post()
             .uri(&format!("{page}/accept"))
@@ -272,7 +489,14 @@ async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
     assert_eq!(resp.status(), 403);
     let resp = test::call_service(&app, form(&b.csrf).to_request()).await;
     assert_eq!(resp.status(), 303);
-    let resp = test::call_service(&app, TestRequest::get().uri(&page).insert_header(("cookie", b.cookie.clone())).to_request()).await;
+    let resp = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&page)
+            .insert_header(("cookie", b.cookie.clone()))
+            .to_request(),
+    )
+    .await;
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     assert!(html.contains("You have accepted."), "{html}");
     assert!(!html.contains("id=\"accept\""));
@@ -280,6 +504,13 @@ async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
     // Someone else's match is not found.
     let other = user(&st, "other@example.com", AccountType::Seeker).await;
     let ob = browser(&st, &other).await;
-    let resp = test::call_service(&app, TestRequest::get().uri(&page).insert_header(("cookie", ob.cookie.clone())).to_request()).await;
+    let resp = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&page)
+            .insert_header(("cookie", ob.cookie.clone()))
+            .to_request(),
+    )
+    .await;
     assert_eq!(resp.status(), 404);
 }

@@ -4,20 +4,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use jobby_domain::model::account::{Email, User};
-use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
-use jobby_domain::model::ids::{TokenId, UserId};
-use jobby_domain::model::page::PageRequest;
-use jobby_domain::model::profile::{Profile, Settings};
-use jobby_domain::model::ratelimit::{Overrides, RateClass};
-use jobby_domain::model::session::SessionRecord;
-use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord};
 use jobby_domain::model::event::{Event, EventStatus, LiveEvent, Seat};
+use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use jobby_domain::model::ids::{EventId, MatchId};
+use jobby_domain::model::ids::{TokenId, UserId};
 use jobby_domain::model::matches::{Match, MatchStatus, Side};
 use jobby_domain::model::matching::{FreeSeat, Waiting};
 use jobby_domain::model::outbox::{DomainEvent, OutboxRecord};
+use jobby_domain::model::page::PageRequest;
+use jobby_domain::model::profile::{Profile, Settings};
 use jobby_domain::model::queue::{EntryState, QueueEntry, QueueView};
+use jobby_domain::model::ratelimit::{Overrides, RateClass};
 use jobby_domain::model::room::RoomTicket;
+use jobby_domain::model::session::SessionRecord;
+use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord};
 use jobby_domain::ports::{Database, Repo, StoreError, TxBody, TxOutput};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -454,7 +454,9 @@ impl Repo for MemRepo<'_> {
         let mut seats: Vec<Seat> = self
             .state
             .seats
-            .range((event, UserId::from_uuid(Uuid::nil()))..=(event, UserId::from_uuid(Uuid::max())))
+            .range(
+                (event, UserId::from_uuid(Uuid::nil()))..=(event, UserId::from_uuid(Uuid::max())),
+            )
             .map(|(_, s)| *s)
             .collect();
         seats.sort_by_key(|s| s.user_id);
@@ -616,7 +618,8 @@ impl Repo for MemRepo<'_> {
 
     async fn insert_match(&mut self, m: &Match) -> Result<(), StoreError> {
         if self.state.matches.values().any(|o| {
-            o.status.is_live() && (o.seeker_id == m.seeker_id || o.interviewer_id == m.interviewer_id)
+            o.status.is_live()
+                && (o.seeker_id == m.seeker_id || o.interviewer_id == m.interviewer_id)
         }) {
             return Err(StoreError::Conflict("match"));
         }

@@ -29,15 +29,15 @@ use jobby_domain::model::room::RoomTicket;
 use uuid::Uuid;
 
 use crate::live::{
-    EntryRow, EventRow, MatchRow, OutboxRow, QUEUE_VIEW, SeatRow, TicketRow, ViewRow,
-    entry_columns,
+    EntryRow, EventRow, MatchRow, OutboxRow, QUEUE_VIEW, SeatRow, TicketRow, ViewRow, entry_columns,
 };
 use crate::rows::{
     ProfileRow, ProfileWrite, SessionRow, TokenRow, UserRow, allowlist, allowlist_strings,
     notifications_json, scope_names, settings_from, store_err,
 };
 use crate::schema::{
-    api_tokens, event_interviewers, events, matches, outbox, queue_entries, room_tickets, idempotency_keys, profiles, rate_limit_overrides, sessions, settings, users,
+    api_tokens, event_interviewers, events, idempotency_keys, matches, outbox, profiles,
+    queue_entries, rate_limit_overrides, room_tickets, sessions, settings, users,
 };
 use jobby_domain::model::ratelimit::RateClass;
 
@@ -419,7 +419,11 @@ impl Repo for PgRepo<'_> {
             .filter(event_interviewers::user_id.eq(user.uuid()));
         let row = events::table
             .filter(events::id.eq(id.uuid()))
-            .filter(events::owner_id.eq(user.uuid()).or(diesel::dsl::exists(seat)))
+            .filter(
+                events::owner_id
+                    .eq(user.uuid())
+                    .or(diesel::dsl::exists(seat)),
+            )
             .select(EventRow::as_select())
             .first(&mut *self.conn)
             .await
@@ -437,7 +441,11 @@ impl Repo for PgRepo<'_> {
             .filter(event_interviewers::event_id.eq(events::id))
             .filter(event_interviewers::user_id.eq(user.uuid()));
         let mut query = events::table
-            .filter(events::owner_id.eq(user.uuid()).or(diesel::dsl::exists(seat)))
+            .filter(
+                events::owner_id
+                    .eq(user.uuid())
+                    .or(diesel::dsl::exists(seat)),
+            )
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(events::id.lt(after.uuid()));
@@ -468,9 +476,7 @@ impl Repo for PgRepo<'_> {
         &mut self,
         page: PageRequest<EventId>,
     ) -> Result<Vec<LiveEvent>, StoreError> {
-        let mut query = events::table
-            .filter(events::status.eq("live"))
-            .into_boxed();
+        let mut query = events::table.filter(events::status.eq("live")).into_boxed();
         if let Some(after) = page.after {
             query = query.filter(events::id.lt(after.uuid()));
         }

@@ -95,22 +95,45 @@ fn waiting_at(s: &QueueStatus, position: u32) -> bool {
 
 pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     let db = Db::new(db);
-    let r = create_user(&db, "r@example.com", AccountType::Recruiter).await.id;
-    let r2 = create_user(&db, "r2@example.com", AccountType::Recruiter).await.id;
-    let a = create_user(&db, "a@example.com", AccountType::Seeker).await.id;
-    let b = create_user(&db, "b@example.com", AccountType::Seeker).await.id;
-    let c = create_user(&db, "c@example.com", AccountType::Seeker).await.id;
+    let r = create_user(&db, "r@example.com", AccountType::Recruiter)
+        .await
+        .id;
+    let r2 = create_user(&db, "r2@example.com", AccountType::Recruiter)
+        .await
+        .id;
+    let a = create_user(&db, "a@example.com", AccountType::Seeker)
+        .await
+        .id;
+    let b = create_user(&db, "b@example.com", AccountType::Seeker)
+        .await
+        .id;
+    let c = create_user(&db, "c@example.com", AccountType::Seeker)
+        .await
+        .id;
     let ev = new_event(&db, r, vec![r2]).await;
 
     // Not live yet: refused, and nothing is written.
     let err = join(&db, a, ev).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: "EVENT_NOT_LIVE", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                code: "EVENT_NOT_LIVE",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(outbox_kinds(&db).await.is_empty());
     assert_eq!(status(&db, a).await.status, QueueState::NotQueued);
 
     start(&db, r, ev).await;
     let sa = join(&db, a, ev).await.unwrap();
-    assert_eq!(sa.status, QueueState::Matched, "the owner is available: {sa:?}");
+    assert_eq!(
+        sa.status,
+        QueueState::Matched,
+        "the owner is available: {sa:?}"
+    );
     let first = sa.match_id.unwrap();
     assert!(waiting_at(&join(&db, b, ev).await.unwrap(), 1));
     assert!(waiting_at(&join(&db, c, ev).await.unwrap(), 2));
@@ -133,13 +156,22 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     assert!(waiting_at(&status(&db, a).await, 1), "a keeps their place");
     let sc = status(&db, c).await;
     assert_eq!(sc.status, QueueState::Matched);
-    assert_eq!(get_match(&db, c, sc.match_id.unwrap()).await.interviewer_id, r);
+    assert_eq!(
+        get_match(&db, c, sc.match_id.unwrap()).await.interviewer_id,
+        r
+    );
     // Declining again is refused and changes nothing.
     let again = db
         .transaction(move |t| Box::pin(async move { matches::decline(t, a, first, at).await }))
         .await
         .unwrap_err();
-    assert!(matches!(again, Error::Conflict { code: "MATCH_NOT_PENDING", .. }));
+    assert!(matches!(
+        again,
+        Error::Conflict {
+            code: "MATCH_NOT_PENDING",
+            ..
+        }
+    ));
     // Not a participant: not found.
     let stranger = db
         .transaction(move |t| Box::pin(async move { matches::decline(t, r2, first, at).await }))
@@ -168,7 +200,10 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     assert_eq!(status(&db, b).await.status, QueueState::NotQueued);
     let sa = status(&db, a).await;
     assert_eq!(sa.status, QueueState::Matched);
-    assert_eq!(get_match(&db, a, sa.match_id.unwrap()).await.interviewer_id, r2);
+    assert_eq!(
+        get_match(&db, a, sa.match_id.unwrap()).await.interviewer_id,
+        r2
+    );
 
     // a leaves while matched: the match counts as declined by a.
     let at = now();
@@ -181,7 +216,10 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     assert_eq!(gone.status, MatchStatus::Declined);
 
     // Each participant sees their own matches.
-    let page = PageRequest { limit: 10, after: None };
+    let page = PageRequest {
+        limit: 10,
+        after: None,
+    };
     let mine = db
         .read(move |t| Box::pin(async move { matches::list(t, a, None, page).await }))
         .await
@@ -208,13 +246,23 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     let other = new_event(&db, r2, vec![]).await;
     start(&db, r2, other).await;
     let err = join(&db, c, other).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: "ALREADY_IN_QUEUE", .. }));
+    assert!(matches!(
+        err,
+        Error::Conflict {
+            code: "ALREADY_IN_QUEUE",
+            ..
+        }
+    ));
 }
 
 pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>) {
     let db = Db::new(db);
-    let r = create_user(&db, "r@example.com", AccountType::Recruiter).await.id;
-    let a = create_user(&db, "a@example.com", AccountType::Seeker).await.id;
+    let r = create_user(&db, "r@example.com", AccountType::Recruiter)
+        .await
+        .id;
+    let a = create_user(&db, "a@example.com", AccountType::Seeker)
+        .await
+        .id;
     let ev = new_event(&db, r, vec![]).await;
     start(&db, r, ev).await;
     let m = join(&db, a, ev).await.unwrap().match_id.unwrap();
@@ -230,7 +278,13 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
         .transaction(move |t| Box::pin(async move { matches::accept(t, r, m, late).await }))
         .await
         .unwrap_err();
-    assert!(matches!(refused, Error::Conflict { code: "MATCH_NOT_PENDING", .. }));
+    assert!(matches!(
+        refused,
+        Error::Conflict {
+            code: "MATCH_NOT_PENDING",
+            ..
+        }
+    ));
     assert_eq!(matches::expire_due(&db, late).await.unwrap(), 1);
     assert_eq!(matches::expire_due(&db, late).await.unwrap(), 0, "once");
     assert_eq!(get_match(&db, a, m).await.status, MatchStatus::Expired);
@@ -245,8 +299,12 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
     assert_eq!(status(&db, a).await.status, QueueState::NotQueued);
 
     // Ending the event sends waiting seekers away and expires pending matches.
-    let b = create_user(&db, "b@example.com", AccountType::Seeker).await.id;
-    let c = create_user(&db, "c@example.com", AccountType::Seeker).await.id;
+    let b = create_user(&db, "b@example.com", AccountType::Seeker)
+        .await
+        .id;
+    let c = create_user(&db, "c@example.com", AccountType::Seeker)
+        .await
+        .id;
     available(&db, r, ev, true).await;
     assert_eq!(join(&db, b, ev).await.unwrap().status, QueueState::Matched);
     assert!(waiting_at(&join(&db, c, ev).await.unwrap(), 1));
@@ -257,28 +315,46 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
     assert_eq!(status(&db, b).await.status, QueueState::NotQueued);
     assert_eq!(status(&db, c).await.status, QueueState::NotQueued);
     let err = join(&db, c, ev).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: "EVENT_NOT_LIVE", .. }));
+    assert!(matches!(
+        err,
+        Error::Conflict {
+            code: "EVENT_NOT_LIVE",
+            ..
+        }
+    ));
 }
 
 pub async fn concurrent_joins_match_exactly_once(db: Arc<dyn Database>) {
     let db = Db::new(db);
-    let owner = create_user(&db, "r0@example.com", AccountType::Recruiter).await.id;
+    let owner = create_user(&db, "r0@example.com", AccountType::Recruiter)
+        .await
+        .id;
     let mut interviewers = vec![];
     for i in 1..4 {
-        interviewers.push(create_user(&db, &format!("r{i}@example.com"), AccountType::Recruiter).await.id);
+        interviewers.push(
+            create_user(&db, &format!("r{i}@example.com"), AccountType::Recruiter)
+                .await
+                .id,
+        );
     }
     let ev = new_event(&db, owner, interviewers.clone()).await;
     start(&db, owner, ev).await;
     let mut seekers = vec![];
     for i in 0..24 {
-        seekers.push(create_user(&db, &format!("s{i}@example.com"), AccountType::Seeker).await.id);
+        seekers.push(
+            create_user(&db, &format!("s{i}@example.com"), AccountType::Seeker)
+                .await
+                .id,
+        );
     }
     // Joins and availability changes race each other.
     let mut tasks: Vec<BoxFuture<'static, Result<(), Error>>> = vec![];
     for (i, &s) in seekers.iter().enumerate() {
         let db = db.clone();
         tasks.push(Box::pin(async move {
-            join_at(&db, s, ev, now() + Duration::microseconds(i as i64 % 3)).await.map(|_| ())
+            join_at(&db, s, ev, now() + Duration::microseconds(i as i64 % 3))
+                .await
+                .map(|_| ())
         }));
     }
     for &iv in &interviewers {
@@ -300,7 +376,10 @@ pub async fn concurrent_joins_match_exactly_once(db: Arc<dyn Database>) {
             QueueState::Matched => {
                 let m = get_match(&db, s, st.match_id.unwrap()).await;
                 assert!(matched_seekers.insert(s));
-                assert!(seated.insert(m.interviewer_id), "an interviewer holds one seat");
+                assert!(
+                    seated.insert(m.interviewer_id),
+                    "an interviewer holds one seat"
+                );
             }
             QueueState::Waiting => positions.push(st.position.unwrap()),
             QueueState::NotQueued => panic!("a join was lost"),

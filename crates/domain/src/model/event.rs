@@ -234,7 +234,9 @@ pub fn estimated_wait_seconds(queue_length: u32, seats: u32, minutes_per_intervi
         return 0;
     }
     let rounds = queue_length.div_ceil(seats.max(1));
-    rounds.saturating_mul(minutes_per_interview).saturating_mul(60)
+    rounds
+        .saturating_mul(minutes_per_interview)
+        .saturating_mul(60)
 }
 
 /// The assumed length of one interview, for estimated waits.

@@ -276,9 +276,16 @@ mod tests {
     fn both_must_accept_within_the_window() {
         let mut m = fresh();
         assert_eq!(m.accept(Side::Seeker, now()), Ok(false));
-        assert_eq!(m.accept(Side::Seeker, now()), Ok(false), "accepting twice is harmless");
+        assert_eq!(
+            m.accept(Side::Seeker, now()),
+            Ok(false),
+            "accepting twice is harmless"
+        );
         assert_eq!(m.status, MatchStatus::Pending);
-        assert_eq!(m.accept(Side::Interviewer, now() + Duration::seconds(59)), Ok(true));
+        assert_eq!(
+            m.accept(Side::Interviewer, now() + Duration::seconds(59)),
+            Ok(true)
+        );
         assert_eq!(m.status, MatchStatus::Accepted);
         assert_eq!(
             m.decline(Side::Seeker, now()),
@@ -298,7 +305,10 @@ mod tests {
         assert_eq!(m.decline(Side::Seeker, now()), Ok(SeekerOutcome::Leaves));
         assert_eq!(m.declined_by, Some(Side::Seeker));
         let mut m = fresh();
-        assert_eq!(m.decline(Side::Interviewer, now()), Ok(SeekerOutcome::BackToWaiting));
+        assert_eq!(
+            m.decline(Side::Interviewer, now()),
+            Ok(SeekerOutcome::BackToWaiting)
+        );
         assert_eq!(m.status, MatchStatus::Declined);
     }
 

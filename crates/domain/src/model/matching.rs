@@ -85,20 +85,41 @@ mod tests {
         let (a, b, c) = (UserId::new(), UserId::new(), UserId::new());
         let (x, y) = (UserId::new(), UserId::new());
         let waiting = [
-            Waiting { seeker: b, joined_at: t(2) },
-            Waiting { seeker: a, joined_at: t(1) },
-            Waiting { seeker: c, joined_at: t(3) },
+            Waiting {
+                seeker: b,
+                joined_at: t(2),
+            },
+            Waiting {
+                seeker: a,
+                joined_at: t(1),
+            },
+            Waiting {
+                seeker: c,
+                joined_at: t(3),
+            },
         ];
         let seats = [
-            FreeSeat { interviewer: x, idle_since: t(5) },
-            FreeSeat { interviewer: y, idle_since: t(4) },
+            FreeSeat {
+                interviewer: x,
+                idle_since: t(5),
+            },
+            FreeSeat {
+                interviewer: y,
+                idle_since: t(4),
+            },
         ];
         let pairs = plan(&waiting, &seats, &HashSet::new());
         assert_eq!(
             pairs,
             [
-                Pair { seeker: a, interviewer: y },
-                Pair { seeker: b, interviewer: x }
+                Pair {
+                    seeker: a,
+                    interviewer: y
+                },
+                Pair {
+                    seeker: b,
+                    interviewer: x
+                }
             ]
         );
         // y declined a: a gets x, b gets y.
@@ -107,8 +128,14 @@ mod tests {
         assert_eq!(
             pairs,
             [
-                Pair { seeker: a, interviewer: x },
-                Pair { seeker: b, interviewer: y }
+                Pair {
+                    seeker: a,
+                    interviewer: x
+                },
+                Pair {
+                    seeker: b,
+                    interviewer: y
+                }
             ]
         );
         // Both declined a: a keeps waiting, b and c are served.
@@ -132,12 +159,18 @@ mod tests {
                     let waiting = seekers
                         .iter()
                         .zip(&joins)
-                        .map(|(&s, &j)| Waiting { seeker: s, joined_at: t(j) })
+                        .map(|(&s, &j)| Waiting {
+                            seeker: s,
+                            joined_at: t(j),
+                        })
                         .collect();
                     let seats = interviewers
                         .iter()
                         .zip(&idles)
-                        .map(|(&i, &d)| FreeSeat { interviewer: i, idle_since: t(d) })
+                        .map(|(&i, &d)| FreeSeat {
+                            interviewer: i,
+                            idle_since: t(d),
+                        })
                         .collect();
                     let mut declined = HashSet::new();
                     for (k, &d) in declines.iter().enumerate() {

@@ -76,7 +76,13 @@ pub struct OutboxRecord {
 }
 
 impl DomainEvent {
-    pub fn queue(kind: Kind, event: EventId, seeker: UserId, reason: &str, at: DateTime<Utc>) -> Self {
+    pub fn queue(
+        kind: Kind,
+        event: EventId,
+        seeker: UserId,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
         DomainEvent {
             kind,
             event_id: Some(event),
@@ -114,7 +120,12 @@ impl DomainEvent {
         }
     }
 
-    pub fn availability(e: EventId, interviewer: UserId, available: bool, at: DateTime<Utc>) -> Self {
+    pub fn availability(
+        e: EventId,
+        interviewer: UserId,
+        available: bool,
+        at: DateTime<Utc>,
+    ) -> Self {
         DomainEvent {
             kind: Kind::EventAvailability,
             event_id: Some(e),

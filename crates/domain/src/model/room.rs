@@ -59,7 +59,10 @@ mod tests {
         };
         assert_eq!(t.admits(me, now + Duration::seconds(29)), Ok(()));
         assert_eq!(t.admits(UserId::new(), now), Err(TicketRefusal::OtherUser));
-        assert_eq!(t.admits(me, now + Duration::seconds(30)), Err(TicketRefusal::Expired));
+        assert_eq!(
+            t.admits(me, now + Duration::seconds(30)),
+            Err(TicketRefusal::Expired)
+        );
         t.used_at = Some(now);
         assert_eq!(t.admits(me, now), Err(TicketRefusal::Used));
     }

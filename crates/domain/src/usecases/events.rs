@@ -21,7 +21,10 @@ pub struct EventView {
 }
 
 fn event_ended() -> Error {
-    Error::conflict("EVENT_ENDED", "The event has ended and can no longer change.")
+    Error::conflict(
+        "EVENT_ENDED",
+        "The event has ended and can no longer change.",
+    )
 }
 
 /// Every interviewer must be a recruiter account.

@@ -108,7 +108,10 @@ pub async fn join(
     if event.status != EventStatus::Live {
         return Err(Error::conflict(
             "EVENT_NOT_LIVE",
-            format!("The event is {}, not live; only live events take joins.", event.status.as_str()),
+            format!(
+                "The event is {}, not live; only live events take joins.",
+                event.status.as_str()
+            ),
         ));
     }
     let entry = QueueEntry {

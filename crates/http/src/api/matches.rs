@@ -48,7 +48,11 @@ pub struct MatchBody {
 impl MatchBody {
     pub fn new(m: Match, public_url: &str) -> Self {
         MatchBody {
-            accept_url: format!("{}/account/matches/{}", public_url.trim_end_matches('/'), m.id),
+            accept_url: format!(
+                "{}/account/matches/{}",
+                public_url.trim_end_matches('/'),
+                m.id
+            ),
             id: m.id,
             event_id: m.event_id,
             seeker_id: m.seeker_id,

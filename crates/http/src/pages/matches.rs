@@ -133,7 +133,10 @@ async fn act(
         return not_found();
     };
     let done = if accepting {
-        accept_as(&state, user.id, mid).await.map(|_| ()).map_err(|e| (e.status, e.message))
+        accept_as(&state, user.id, mid)
+            .await
+            .map(|_| ())
+            .map_err(|e| (e.status, e.message))
     } else {
         decline_as(&state, user.id, mid)
             .await
@@ -202,9 +205,7 @@ async fn room(
     let opened = state
         .db
         .transaction(move |r| {
-            Box::pin(async move {
-                Ok::<_, Error>(matches::open_room(r, &secret, uid, now).await)
-            })
+            Box::pin(async move { Ok::<_, Error>(matches::open_room(r, &secret, uid, now).await) })
         })
         .await;
     match opened {

@@ -34,7 +34,14 @@ pub fn state_with(config: HttpConfig) -> AppState {
     )));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let video = jobby_local::LocalRooms::new(db.clone(), &config.public_url);
-    AppState::new(db, limiter, video, clock, config, Duration::from_millis(1000))
+    AppState::new(
+        db,
+        limiter,
+        video,
+        clock,
+        config,
+        Duration::from_millis(1000),
+    )
 }
 
 pub fn state() -> AppState {

@@ -1,0 +1,215 @@
+//! The live queue end to end: two `jobby` processes on one Postgres and Redis.
+
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
+use jobby_tests::{Services, account_with_token, client, services, spawn};
+use serde_json::{Value, json};
+
+macro_rules! services_or_skip {
+    () => {
+        match services().await {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client().request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+const RECRUITER: &str = "events:read,events:write,matches:read,matches:write";
+const SEEKER: &str = "queue:read,queue:write,matches:read,matches:write";
+
+/// The reference's worked example, and matching exactly once while joins arrive through two
+/// processes at once.
+#[tokio::test]
+async fn seekers_joining_through_two_processes_are_matched_exactly_once() {
+    let s: Services = services_or_skip!();
+    let owner = account_with_token(&s, "owner@example.com", "recruiter", RECRUITER);
+    let mut interviewers = vec![];
+    for i in 0..2 {
+        interviewers.push(account_with_token(
+            &s,
+            &format!("iv{i}@example.com"),
+            "recruiter",
+            RECRUITER,
+        ));
+    }
+    let mut seekers = vec![];
+    for i in 0..16 {
+        seekers.push(account_with_token(
+            &s,
+            &format!("s{i}@example.com"),
+            "seeker",
+            SEEKER,
+        ));
+    }
+    let a = spawn(&s, &[]);
+    let b = spawn(&s, &[]);
+    let servers = [&a, &b];
+
+    let mut ids = vec![];
+    for t in &interviewers {
+        let (_, me) = call(reqwest::Method::GET, a.url("/api/v1/tokens/self"), t, None).await;
+        ids.push(me["user_id"].as_str().unwrap().to_owned());
+    }
+    let (st, ev) = call(
+        reqwest::Method::POST,
+        a.url("/api/v1/events"),
+        &owner,
+        Some(json!({"title": "Rust fair", "company": "Ferris Inc", "interviewer_ids": ids})),
+    )
+    .await;
+    assert_eq!(st, 201, "{ev}");
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let (st, _) = call(
+        reqwest::Method::POST,
+        b.url(&format!("/api/v1/events/{id}/start")),
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+
+    // 1. Find a live event (public, no token needed).
+    let live: Value = client()
+        .get(a.url("/api/v1/live-events?limit=5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["data"][0]["id"], id.as_str());
+
+    // 2. Joins through both processes at once, racing the interviewers becoming available.
+    let mut calls = vec![];
+    for (i, t) in seekers.iter().enumerate() {
+        let url = servers[i % 2].url("/api/v1/queue/join");
+        let body = json!({"event_id": id});
+        calls.push(
+            Box::pin(async move { call(reqwest::Method::POST, url, t, Some(body)).await })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = (u16, Value)>>>,
+        );
+    }
+    for (i, t) in interviewers.iter().enumerate() {
+        let url = servers[i % 2].url(&format!("/api/v1/events/{id}/availability"));
+        calls.push(Box::pin(async move {
+            call(
+                reqwest::Method::PUT,
+                url,
+                t,
+                Some(json!({"available": true})),
+            )
+            .await
+        }));
+    }
+    for (status, body) in join_all(calls).await {
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // 3. Poll status: exactly one seeker per seat, waiting positions exactly 1..n.
+    let mut seated = HashSet::new();
+    let mut matched = vec![];
+    let mut positions = vec![];
+    for (i, t) in seekers.iter().enumerate() {
+        let (_, st) = call(
+            reqwest::Method::GET,
+            servers[i % 2].url("/api/v1/queue/status"),
+            t,
+            None,
+        )
+        .await;
+        match st["status"].as_str().unwrap() {
+            "matched" => {
+                let mid = st["match_id"].as_str().unwrap().to_owned();
+                let (_, m) = call(
+                    reqwest::Method::GET,
+                    a.url(&format!("/api/v1/matches/{mid}")),
+                    t,
+                    None,
+                )
+                .await;
+                assert_eq!(m["status"], "pending");
+                assert!(
+                    seated.insert(m["interviewer_id"].as_str().unwrap().to_owned()),
+                    "one seat each"
+                );
+                matched.push((i, mid));
+            }
+            "waiting" => positions.push(st["position"].as_u64().unwrap()),
+            other => panic!("a join was lost: {other}"),
+        }
+    }
+    assert_eq!(seated.len(), 3, "every seat is filled");
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=13).collect::<Vec<u64>>());
+
+    // 4. Acceptance is for humans: a token is refused whatever its scopes.
+    let (i, mid) = &matched[0];
+    let (st, body) = call(
+        reqwest::Method::POST,
+        b.url(&format!("/api/v1/matches/{mid}/accept")),
+        &seekers[*i],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (403, Some("HUMAN_SESSION_REQUIRED"))
+    );
+    let (st, body) = call(
+        reqwest::Method::GET,
+        b.url(&format!("/api/v1/matches/{mid}/interview-room-url")),
+        &seekers[*i],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (409, Some("MATCH_NOT_ACCEPTED"))
+    );
+
+    // A seeker declines through one process; the seat is refilled, exactly once, by the
+    // longest-waiting seeker, whichever process looks.
+    let (st, body) = call(
+        reqwest::Method::POST,
+        a.url(&format!("/api/v1/matches/{mid}/decline")),
+        &seekers[*i],
+        None,
+    )
+    .await;
+    assert_eq!((st, body["status"].as_str()), (200, Some("declined")));
+    let mut now_matched = 0;
+    let mut waiting = vec![];
+    for (j, t) in seekers.iter().enumerate() {
+        let (_, st) = call(
+            reqwest::Method::GET,
+            servers[j % 2].url("/api/v1/queue/status"),
+            t,
+            None,
+        )
+        .await;
+        match st["status"].as_str().unwrap() {
+            "matched" => now_matched += 1,
+            "waiting" => waiting.push(st["position"].as_u64().unwrap()),
+            _ => assert_eq!(j, *i, "only the seeker who declined left"),
+        }
+    }
+    assert_eq!(now_matched, 3);
+    waiting.sort_unstable();
+    assert_eq!(waiting, (1..=12).collect::<Vec<u64>>());
+}
