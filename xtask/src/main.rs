@@ -11,7 +11,7 @@
 mod bench;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -38,8 +38,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace being worked on. Read at run time (cargo sets `CARGO_MANIFEST_DIR` for
+/// `cargo run`), not baked in at build time: the target directory is shared between
+/// checkouts, and a cached xtask built in another clone must not act on that clone.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()

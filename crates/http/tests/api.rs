@@ -944,3 +944,86 @@ async fn percent_encoded_paths_still_pass_the_gate() {
     assert_eq!(status, 404, "an encoded slash is not a separator");
     assert_envelope(&body, "NOT_FOUND");
 }
+
+/// Every route in the table, called the wrong way: without a token, without its scope, from
+/// the other kind of account, or (human-only routes) with any token at all. Each refusal is
+/// in the envelope with rate-limit headers, from the gate, before any handler runs.
+#[actix_web::test]
+async fn every_route_refuses_callers_the_table_excludes() {
+    use jobby_domain::model::scopes::grantable;
+    use jobby_http::routes::{Access, ROUTES};
+
+    let st = state();
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let recruiter = user(&st, "r@example.com", AccountType::Recruiter).await;
+    let app = app!(st);
+    let mut checked = 0;
+    for spec in ROUTES {
+        let path = spec.path.replace("{id}", "x");
+        let method = actix_web::http::Method::from_bytes(spec.method.as_bytes()).unwrap();
+        let req = || {
+            let r = TestRequest::default().method(method.clone()).uri(&path);
+            if spec.is_mutating() {
+                r.set_json(json!({}))
+            } else {
+                r
+            }
+        };
+        let other_scopes = |scope: Option<Scope>, kind: AccountType| -> Vec<Scope> {
+            grantable(kind).filter(|s| Some(*s) != scope).collect()
+        };
+        match spec.access {
+            Access::Public => continue,
+            Access::Session => {
+                let everything = other_scopes(None, AccountType::Recruiter);
+                let t = token(&st, &recruiter, &everything).await;
+                let (status, h, body) = send(&app, req().insert_header(bearer(&t))).await;
+                assert_eq!(status, 403, "{} {}: {body}", spec.method, spec.path);
+                assert_envelope(&body, "HUMAN_SESSION_REQUIRED");
+                assert_limit_headers(&h);
+            }
+            Access::Token(scope) => {
+                let kind = spec.account.unwrap_or(if scope.recruiter_only() {
+                    AccountType::Recruiter
+                } else {
+                    AccountType::Seeker
+                });
+                let owner = if kind == AccountType::Seeker {
+                    &seeker
+                } else {
+                    &recruiter
+                };
+                let t = token(&st, owner, &other_scopes(Some(scope), kind)).await;
+                let (status, h, body) = send(&app, req().insert_header(bearer(&t))).await;
+                assert_eq!(status, 403, "{} {}: {body}", spec.method, spec.path);
+                assert_envelope(&body, "INSUFFICIENT_SCOPE");
+                assert_eq!(body["details"]["required_scope"], scope.as_str());
+                assert_limit_headers(&h);
+                if let Some(required) = spec.account {
+                    let (other_kind, other) = match required {
+                        AccountType::Seeker => (AccountType::Recruiter, &recruiter),
+                        AccountType::Recruiter => (AccountType::Seeker, &seeker),
+                    };
+                    if grantable(other_kind).any(|s| s == scope) {
+                        let t = token(&st, other, &[scope]).await;
+                        let (status, _, body) = send(&app, req().insert_header(bearer(&t))).await;
+                        assert_eq!(status, 403, "{} {}: {body}", spec.method, spec.path);
+                        assert_envelope(&body, "WRONG_ACCOUNT_TYPE");
+                    }
+                }
+            }
+            Access::AnyToken => {}
+        }
+        // No token (and, for human-only routes, no session): 401.
+        let (status, h, body) = send(&app, req()).await;
+        assert_eq!(
+            status, 401,
+            "{} {} anonymously: {body}",
+            spec.method, spec.path
+        );
+        assert_envelope(&body, "UNAUTHENTICATED");
+        assert_limit_headers(&h);
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} routes checked");
+}

@@ -105,7 +105,11 @@ async fn events_queue_and_matches_end_to_end() {
     )
     .await;
     assert_eq!(s, 400, "a seeker cannot interview: {b}");
-    assert!(b["details"]["fields"]["interviewer_ids[0]"].is_string());
+    let why = b["details"]["fields"]["interviewer_ids"].as_str().unwrap();
+    assert!(
+        why.contains(&seeker.id.to_string()),
+        "names the account: {why}"
+    );
     let (s, _, ev) = send(
         &app,
         post_json(
@@ -263,6 +267,32 @@ async fn events_queue_and_matches_end_to_end() {
     assert!(b["details"]["fields"]["status"].is_string());
     let (_, _, list) = send(&app, get("/api/v1/matches?status=pending", &st_tok)).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    // A decline with a bad body is refused and changes nothing.
+    let long = "x".repeat(501);
+    let (s, _, b) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &st_tok,
+            json!({"reason": long}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(b["details"]["fields"]["reason"].is_string(), "{b}");
+    let (s, _, b) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &st_tok,
+            json!({"why": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (_, _, m) = send(&app, get(&format!("/api/v1/matches/{mid}"), &st_tok)).await;
+    assert_eq!(m["status"], "pending");
 
     // The room is closed until both accept; completing before is refused.
     let (s, _, b) = send(

@@ -150,9 +150,11 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     // The interviewer declines a: a waits again at their original place (ahead of c), and
     // is never matched with r again; r takes c.
     let at = now();
-    db.transaction(move |t| Box::pin(async move { matches::decline(t, r, first, at).await }))
-        .await
-        .unwrap();
+    db.transaction(move |t| {
+        Box::pin(async move { matches::decline(t, r, first, Some("not a fit".into()), at).await })
+    })
+    .await
+    .unwrap();
     assert!(waiting_at(&status(&db, a).await, 1), "a keeps their place");
     let sc = status(&db, c).await;
     assert_eq!(sc.status, QueueState::Matched);
@@ -162,7 +164,9 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     );
     // Declining again is refused and changes nothing.
     let again = db
-        .transaction(move |t| Box::pin(async move { matches::decline(t, a, first, at).await }))
+        .transaction(move |t| {
+            Box::pin(async move { matches::decline(t, a, first, None, at).await })
+        })
         .await
         .unwrap_err();
     assert!(matches!(
@@ -174,7 +178,9 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     ));
     // Not a participant: not found.
     let stranger = db
-        .transaction(move |t| Box::pin(async move { matches::decline(t, r2, first, at).await }))
+        .transaction(move |t| {
+            Box::pin(async move { matches::decline(t, r2, first, None, at).await })
+        })
         .await
         .unwrap_err();
     assert!(matches!(stranger, Error::NotFound));
@@ -241,6 +247,20 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     assert_eq!(count(Kind::MatchAccepted), 1);
     assert_eq!(count(Kind::MatchCompleted), 1);
     assert_eq!(kinds.first(), Some(&Kind::EventStarted));
+
+    let records = db
+        .read(|r| Box::pin(async move { r.outbox_after(0, 1000).await.map_err(Error::from) }))
+        .await
+        .unwrap();
+    let reasons: Vec<_> = records
+        .iter()
+        .filter(|o| o.event.kind == Kind::MatchDeclined)
+        .map(|o| o.event.payload["reason"].clone())
+        .collect();
+    assert_eq!(
+        reasons[0], "not a fit",
+        "the decline reason travels with the event"
+    );
 
     // Another event's queue is refused while a seeker waits in this one.
     let other = new_event(&db, r2, vec![]).await;

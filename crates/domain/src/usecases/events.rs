@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::model::account::AccountType;
 use crate::model::event::{Event, EventPatch, EventStatus, LiveEvent, Seat};
-use crate::model::fields::FieldErrors;
 use crate::model::ids::{EventId, UserId};
 use crate::model::matches::SeekerOutcome;
 use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::page::{Page, PageRequest, overfetch};
 use crate::ports::Repo;
-use crate::usecases::queue::{rematch, seeker_leaves};
+use crate::usecases::queue::{rematch, settle_seeker};
 
 /// An event with its interviewers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,23 +26,26 @@ fn event_ended() -> Error {
     )
 }
 
-/// Every interviewer must be a recruiter account.
+/// Every interviewer must be a recruiter account. The list was de-duplicated (owner first),
+/// so a bad one is named by its id rather than by a position the caller never sent.
 async fn check_interviewers(repo: &mut dyn Repo, ids: &[UserId]) -> Result<(), Error> {
-    let mut e = FieldErrors::new();
-    for (i, id) in ids.iter().enumerate() {
+    let mut bad = Vec::new();
+    for id in ids {
         let ok = repo
             .user_by_id(*id)
             .await?
             .is_some_and(|u| u.account_type == AccountType::Recruiter);
         if !ok {
-            // The owner is always first and always a recruiter; requested ids follow.
-            e.add(
-                format!("interviewer_ids[{}]", i.saturating_sub(1)),
-                "must be the id of a recruiter account",
-            );
+            bad.push(id.to_string());
         }
     }
-    Ok(e.into_result()?)
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Error::field(
+        "interviewer_ids",
+        format!("not recruiter accounts: {}", bad.join(", ")),
+    ))
 }
 
 async fn view(repo: &mut dyn Repo, event: Event) -> Result<EventView, Error> {
@@ -177,7 +179,7 @@ pub async fn end(
         if m.end_with_event(now) {
             repo.update_match(&m).await?;
             out.push(DomainEvent::of_match(Kind::MatchExpired, &m, now));
-            out.push(seeker_leaves(repo, &m, SeekerOutcome::Leaves, "event_ended", now).await?);
+            out.push(settle_seeker(repo, &m, SeekerOutcome::Leaves, "event_ended", now).await?);
         }
     }
     for seat in repo.seats(id).await? {

@@ -4,14 +4,16 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
+use crate::model::event::Event;
+use crate::model::fields::{FieldErrors, check_text};
 use crate::model::ids::{MatchId, UserId};
 use crate::model::matches::{Match, MatchStatus, SeekerOutcome, Side, TransitionError};
 use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::page::{Page, PageRequest, overfetch};
 use crate::model::room::TicketRefusal;
 use crate::model::session::hash_secret;
-use crate::ports::{Db, Repo};
-use crate::usecases::queue::{rematch, seeker_leaves};
+use crate::ports::{Db, JoinUrl, Repo, VideoError, VideoRooms};
+use crate::usecases::queue::{rematch, settle_seeker};
 
 fn refused(e: TransitionError) -> Error {
     match e {
@@ -51,11 +53,12 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |m| m.id.to_string()))
 }
 
-/// The match, re-read with its event locked, so no other change to the event interleaves.
-async fn locked(repo: &mut dyn Repo, user: UserId, id: MatchId) -> Result<Match, Error> {
+/// The match, re-read with its event locked (and the event), so no other change to the
+/// event interleaves.
+async fn locked(repo: &mut dyn Repo, user: UserId, id: MatchId) -> Result<(Match, Event), Error> {
     let m = get(repo, user, id).await?;
-    repo.lock_event(m.event_id).await?.ok_or(Error::NotFound)?;
-    get(repo, user, id).await
+    let event = repo.lock_event(m.event_id).await?.ok_or(Error::NotFound)?;
+    Ok((get(repo, user, id).await?, event))
 }
 
 /// One participant accepts. Returns the match and whether both have now accepted.
@@ -65,7 +68,7 @@ pub async fn accept(
     id: MatchId,
     now: DateTime<Utc>,
 ) -> Result<(Match, bool), Error> {
-    let mut m = locked(repo, user, id).await?;
+    let (mut m, _) = locked(repo, user, id).await?;
     let side = m.side_of(user).ok_or(Error::NotFound)?;
     let both = m.accept(side, now).map_err(refused)?;
     repo.update_match(&m).await?;
@@ -76,21 +79,31 @@ pub async fn accept(
     Ok((m, both))
 }
 
-/// Either participant declines a pending match.
+/// The longest reason a participant may give for declining.
+pub const DECLINE_REASON_MAX: usize = 500;
+
+/// Either participant declines a pending match. The optional reason travels with the
+/// `match.declined` event.
 pub async fn decline(
     repo: &mut dyn Repo,
     user: UserId,
     id: MatchId,
+    reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Match, Error> {
-    let mut m = locked(repo, user, id).await?;
+    if let Some(r) = &reason {
+        let mut e = FieldErrors::new();
+        check_text(&mut e, "reason", r, DECLINE_REASON_MAX);
+        e.into_result()?;
+    }
+    let (mut m, event) = locked(repo, user, id).await?;
     let side = m.side_of(user).ok_or(Error::NotFound)?;
     let outcome = m.decline(side, now).map_err(refused)?;
     repo.update_match(&m).await?;
-    let left = seeker_leaves(repo, &m, outcome, "declined", now).await?;
-    repo.append_outbox(&[DomainEvent::of_match(Kind::MatchDeclined, &m, now), left])
-        .await?;
-    let event = repo.lock_event(m.event_id).await?.ok_or(Error::NotFound)?;
+    let settled = settle_seeker(repo, &m, outcome, "declined", now).await?;
+    let mut declined = DomainEvent::of_match(Kind::MatchDeclined, &m, now);
+    declined.payload["reason"] = reason.into();
+    repo.append_outbox(&[declined, settled]).await?;
     rematch(repo, &event, now).await?;
     Ok(m)
 }
@@ -102,16 +115,18 @@ pub async fn complete(
     id: MatchId,
     now: DateTime<Utc>,
 ) -> Result<Match, Error> {
-    let mut m = locked(repo, user, id).await?;
+    let (mut m, event) = locked(repo, user, id).await?;
     if m.side_of(user) != Some(Side::Interviewer) {
         return Err(Error::NotFound);
     }
     m.complete(now).map_err(refused)?;
     repo.update_match(&m).await?;
-    let left = seeker_leaves(repo, &m, SeekerOutcome::Leaves, "completed", now).await?;
-    repo.append_outbox(&[DomainEvent::of_match(Kind::MatchCompleted, &m, now), left])
-        .await?;
-    let event = repo.lock_event(m.event_id).await?.ok_or(Error::NotFound)?;
+    let settled = settle_seeker(repo, &m, SeekerOutcome::Leaves, "completed", now).await?;
+    repo.append_outbox(&[
+        DomainEvent::of_match(Kind::MatchCompleted, &m, now),
+        settled,
+    ])
+    .await?;
     rematch(repo, &event, now).await?;
     Ok(m)
 }
@@ -129,8 +144,8 @@ async fn expire_one(repo: &mut dyn Repo, due: Match, now: DateTime<Utc>) -> Resu
         return Ok(false);
     };
     repo.update_match(&m).await?;
-    let left = seeker_leaves(repo, &m, outcome, "expired", now).await?;
-    let mut out = vec![DomainEvent::of_match(Kind::MatchExpired, &m, now), left];
+    let settled = settle_seeker(repo, &m, outcome, "expired", now).await?;
+    let mut out = vec![DomainEvent::of_match(Kind::MatchExpired, &m, now), settled];
     if !m.accepted_by(Side::Interviewer)
         && repo
             .set_available(m.event_id, m.interviewer_id, false, now)
@@ -165,23 +180,79 @@ pub async fn expire_due(db: &Db, now: DateTime<Utc>) -> Result<usize, Error> {
     Ok(n)
 }
 
-/// The match a participant may enter the room of: accepted by both.
-pub async fn room_match(repo: &mut dyn Repo, user: UserId, id: MatchId) -> Result<Match, Error> {
-    let m = get(repo, user, id).await?;
-    if m.status != MatchStatus::Accepted {
-        return Err(not_accepted(m.status));
-    }
-    Ok(m)
+/// One participant accepts in their browser session (the caller checked it). When both
+/// have, the private room is created. The acceptance stands even if the provider fails
+/// then: that failure is returned beside the match, and [`room_url`] creates the room later.
+pub async fn accept_in_session(
+    db: &Db,
+    video: &dyn VideoRooms,
+    user: UserId,
+    id: MatchId,
+    now: DateTime<Utc>,
+) -> Result<(Match, Option<RoomUrlError>), Error> {
+    let (m, both) = db
+        .transaction(move |r| Box::pin(async move { accept(r, user, id, now).await }))
+        .await?;
+    let room = if both {
+        ensure_room(db, video, &m).await.err()
+    } else {
+        None
+    };
+    Ok((m, room))
 }
 
-/// Records that the match's video room exists.
-pub async fn room_created(repo: &mut dyn Repo, m: &Match) -> Result<(), Error> {
-    let mut m = get(repo, m.seeker_id, m.id).await?;
-    if m.room_name.is_none() {
-        m.room_name = Some(m.room_name());
-        repo.update_match(&m).await?;
+/// Why a room URL could not be handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomUrlError {
+    #[error(transparent)]
+    Refused(#[from] Error),
+    #[error(transparent)]
+    Video(#[from] VideoError),
+}
+
+/// Creates the match's room once and records that it exists.
+async fn ensure_room(db: &Db, video: &dyn VideoRooms, m: &Match) -> Result<(), RoomUrlError> {
+    if m.room_name.is_some() {
+        return Ok(());
     }
+    video.create_room(m).await?;
+    let (seeker, id) = (m.seeker_id, m.id);
+    db.transaction(move |r| {
+        Box::pin(async move {
+            let mut m = get(r, seeker, id).await?;
+            if m.room_name.is_none() {
+                m.room_name = Some(m.room_name());
+                r.update_match(&m).await?;
+            }
+            Ok::<_, Error>(())
+        })
+    })
+    .await?;
     Ok(())
+}
+
+/// A join URL for a participant of a match both have accepted: only for them, for 30
+/// seconds, once.
+pub async fn room_url(
+    db: &Db,
+    video: &dyn VideoRooms,
+    user: UserId,
+    id: MatchId,
+    now: DateTime<Utc>,
+) -> Result<JoinUrl, RoomUrlError> {
+    let m = db
+        .read(move |r| {
+            Box::pin(async move {
+                let m = get(r, user, id).await?;
+                if m.status != MatchStatus::Accepted {
+                    return Err(not_accepted(m.status));
+                }
+                Ok(m)
+            })
+        })
+        .await?;
+    ensure_room(db, video, &m).await?;
+    Ok(video.join_url(&m, user, now).await?)
 }
 
 /// Why a room link does not open the room.

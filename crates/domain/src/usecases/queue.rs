@@ -52,9 +52,9 @@ pub async fn rematch(
 }
 
 /// What becomes of the seeker and the interviewer when a match ends: the seeker leaves the
-/// queue or waits again at their original place; the interviewer's idle time restarts.
-/// Returns the queue event to record when the seeker leaves (or a no-op marker otherwise).
-pub(crate) async fn seeker_leaves(
+/// queue (`queue.left`) or waits again at their original place (`queue.joined`, reason
+/// `requeued`); the interviewer's idle time restarts. Returns the queue event to record.
+pub(crate) async fn settle_seeker(
     repo: &mut dyn Repo,
     m: &Match,
     outcome: SeekerOutcome,

@@ -6,7 +6,7 @@ use jobby_domain::Error;
 use jobby_domain::model::ids::{EventId, MatchId, UserId};
 use jobby_domain::model::matches::{Match, MatchStatus};
 use jobby_domain::model::session;
-use jobby_domain::usecases::matches;
+use jobby_domain::usecases::matches::{self, RoomUrlError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -161,10 +161,12 @@ pub async fn decline_match(
     mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let id = path_id::<MatchId>(&id)?;
-            if !raw.is_empty() {
-                let _: DeclineMatch = crate::extract::parse_json(&raw)?;
-            }
-            let m = matches::decline(repo, uid, id, now).await?;
+            let reason = if raw.is_empty() {
+                None
+            } else {
+                crate::extract::parse_json::<DeclineMatch>(&raw)?.reason
+            };
+            let m = matches::decline(repo, uid, id, reason, now).await?;
             Reply::ok(&MatchBody::new(m, &base))
         })
     })
@@ -174,7 +176,7 @@ pub async fn decline_match(
 #[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineMatch {
-    /// Why, for your own records (at most 500 characters).
+    /// Why, at most 500 characters; passed on in the `match.declined` event.
     #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
@@ -253,30 +255,12 @@ pub async fn accept_match(
     Ok(HttpResponse::Ok().json(MatchBody::new(m, &state.config.public_url)))
 }
 
-/// Accepts for a human whose session and CSRF token were checked. Once both have accepted,
-/// the video room is created; if the provider fails now, the room URL route creates it.
-pub async fn accept_as(state: &AppState, user: UserId, id: MatchId) -> Result<Match, ApiError> {
-    let now = state.clock.now();
-    let (m, both) = state
-        .db
-        .transaction(move |r| Box::pin(async move { matches::accept(r, user, id, now).await }))
-        .await?;
-    if both {
-        match state.video.create_room(&m).await {
-            Ok(()) => {
-                let created = m.clone();
-                if let Err(e) = state
-                    .db
-                    .transaction(move |r| {
-                        Box::pin(async move { matches::room_created(r, &created).await })
-                    })
-                    .await
-                {
-                    tracing::warn!(error = %e, match_id = %m.id, "recording the room failed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, match_id = %m.id, "creating the room failed"),
-        }
+/// Accepts for a human whose session and CSRF token were checked.
+pub async fn accept_as(state: &AppState, user: UserId, id: MatchId) -> Result<Match, Error> {
+    let (m, room) =
+        matches::accept_in_session(&state.db, &*state.video, user, id, state.clock.now()).await?;
+    if let Some(e) = room {
+        tracing::warn!(error = %e, match_id = %m.id, "creating the room failed; the room URL route will retry");
     }
     Ok(m)
 }
@@ -286,7 +270,9 @@ pub async fn decline_as(state: &AppState, user: UserId, id: MatchId) -> Result<M
     let now = state.clock.now();
     state
         .db
-        .transaction(move |r| Box::pin(async move { matches::decline(r, user, id, now).await }))
+        .transaction(move |r| {
+            Box::pin(async move { matches::decline(r, user, id, None, now).await })
+        })
         .await
 }
 
@@ -309,28 +295,15 @@ pub async fn interview_room_url(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchId>(&id)?;
-    let uid = p.user_id;
-    let m = state
-        .db
-        .read(move |r| Box::pin(async move { matches::room_match(r, uid, id).await }))
-        .await?;
-    let unavailable = |e: jobby_domain::ports::VideoError| {
-        tracing::warn!(error = %e, match_id = %id, "video rooms failed");
-        ApiError::unavailable("The video provider")
-    };
-    if m.room_name.is_none() {
-        state.video.create_room(&m).await.map_err(unavailable)?;
-        let created = m.clone();
-        state
-            .db
-            .transaction(move |r| Box::pin(async move { matches::room_created(r, &created).await }))
-            .await?;
-    }
-    let url = state
-        .video
-        .join_url(&m, uid, state.clock.now())
+    let url = matches::room_url(&state.db, &*state.video, p.user_id, id, state.clock.now())
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| match e {
+            RoomUrlError::Refused(e) => ApiError::from(e),
+            RoomUrlError::Video(e) => {
+                tracing::warn!(error = %e, match_id = %id, "video rooms failed");
+                ApiError::unavailable("The video provider")
+            }
+        })?;
     Ok(HttpResponse::Ok().json(RoomUrl {
         url: url.url,
         expires_at: url.expires_at,

@@ -133,19 +133,14 @@ async fn act(
         return not_found();
     };
     let done = if accepting {
-        accept_as(&state, user.id, mid)
-            .await
-            .map(|_| ())
-            .map_err(|e| (e.status, e.message))
+        accept_as(&state, user.id, mid).await.map(|_| ())
     } else {
-        decline_as(&state, user.id, mid)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                let e = crate::error::ApiError::from(e);
-                (e.status, e.message)
-            })
-    };
+        decline_as(&state, user.id, mid).await.map(|_| ())
+    }
+    .map_err(|e| {
+        let e = crate::error::ApiError::from(e);
+        (e.status, e.message)
+    });
     match done {
         Ok(()) => see_other(&format!("/account/matches/{mid}")).finish(),
         Err((StatusCode::NOT_FOUND, _)) => not_found(),
