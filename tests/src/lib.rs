@@ -86,6 +86,25 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Asks the process to shut down (SIGTERM) and waits for it to exit; returns whether it
+    /// exited successfully within `within`.
+    pub fn terminate(mut self, within: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "could not send SIGTERM to {pid}");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Stops the process at once (no graceful shutdown), as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -213,3 +213,131 @@ async fn seekers_joining_through_two_processes_are_matched_exactly_once() {
     waiting.sort_unstable();
     assert_eq!(waiting, (1..=12).collect::<Vec<u64>>());
 }
+
+/// Reads the stream until a frame satisfying `want` arrives; returns it.
+async fn frame_until(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            if want(&frame) {
+                return frame;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("the stream said nothing wanted for 10 s")
+            .expect("reading the stream")
+            .expect("the stream ended early");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+fn data_of(frame: &str) -> Value {
+    let data = frame
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data in {frame:?}"));
+    serde_json::from_str(data).unwrap()
+}
+
+/// A stream opened on one process hears changes made through the other (through the
+/// Postgres outbox), and a SIGTERM closes it cleanly.
+#[tokio::test]
+async fn the_queue_stream_follows_changes_made_anywhere_and_closes_on_shutdown() {
+    let s: Services = services_or_skip!();
+    let owner = account_with_token(&s, "owner@example.com", "recruiter", RECRUITER);
+    let seeker = account_with_token(&s, "seeker@example.com", "seeker", SEEKER);
+    let a = spawn(&s, &[]);
+    let b = spawn(&s, &[]);
+    let (st, ev) = call(
+        reqwest::Method::POST,
+        a.url("/api/v1/events"),
+        &owner,
+        Some(json!({"title": "Stream fair"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{ev}");
+    let id = ev["id"].as_str().unwrap().to_owned();
+    call(
+        reqwest::Method::POST,
+        a.url(&format!("/api/v1/events/{id}/start")),
+        &owner,
+        None,
+    )
+    .await;
+    // The owner steps away, so the seeker waits.
+    let (st, _) = call(
+        reqwest::Method::PUT,
+        a.url(&format!("/api/v1/events/{id}/availability")),
+        &owner,
+        Some(json!({"available": false})),
+    )
+    .await;
+    assert_eq!(st, 200);
+
+    let mut stream = client()
+        .get(b.url("/api/v1/queue/stream"))
+        .bearer_auth(&seeker)
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut buf = String::new();
+    let first = frame_until(&mut stream, &mut buf, |f| f.contains("event: status")).await;
+    assert_eq!(data_of(&first)["status"], "not_queued");
+
+    // Joined through process A: B's stream hears it.
+    let (st, _) = call(
+        reqwest::Method::POST,
+        a.url("/api/v1/queue/join"),
+        &seeker,
+        Some(json!({"event_id": id})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let waiting = frame_until(&mut stream, &mut buf, |f| f.contains("event: status")).await;
+    let w = data_of(&waiting);
+    assert_eq!(
+        (&w["status"], &w["position"]),
+        (&json!("waiting"), &json!(1))
+    );
+
+    // The owner comes back through A: the match reaches B's stream.
+    let t0 = std::time::Instant::now();
+    call(
+        reqwest::Method::PUT,
+        a.url(&format!("/api/v1/events/{id}/availability")),
+        &owner,
+        Some(json!({"available": true})),
+    )
+    .await;
+    let matched = frame_until(&mut stream, &mut buf, |f| f.contains("event: status")).await;
+    let m = data_of(&matched);
+    assert_eq!(
+        (&m["status"], &m["match_status"]),
+        (&json!("matched"), &json!("pending")),
+        "{m}"
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(3),
+        "the change arrived after {:?}",
+        t0.elapsed()
+    );
+
+    // SIGTERM to B: the stream gets its closing event and ends; the process exits cleanly.
+    let stop = tokio::task::spawn_blocking(move || b.terminate(std::time::Duration::from_secs(15)));
+    let closing = frame_until(&mut stream, &mut buf, |f| f.starts_with("event: closing")).await;
+    assert_eq!(data_of(&closing)["reason"], "shutdown");
+    let end = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+        .await
+        .expect("the stream stays open after closing");
+    assert!(matches!(end, Ok(None)), "the stream ends cleanly: {end:?}");
+    assert!(stop.await.unwrap(), "B exits with success within 15 s");
+}

@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod metrics;
 pub mod mw;
 pub mod openapi;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Private video rooms for accepted matches.
     pub video: Arc<dyn VideoRooms>,
+    /// Changes to the live queue, for `GET /queue/stream`.
+    pub feed: Arc<feed::Feed>,
     /// The served OpenAPI document, byte for byte the committed `openapi.json`.
     pub openapi: Arc<String>,
 }
@@ -73,6 +76,7 @@ impl AppState {
             token_cache_ttl,
         ));
         AppState {
+            feed: feed::Feed::new(db.clone(), feed::Timing::default()),
             db,
             limiter,
             auth,

@@ -187,6 +187,7 @@ pub const ROUTES: &[RouteSpec] = &[
         AccountType::Seeker,
     ),
     route("GET", "/api/v1/queue/status", Token(Scope::QueueRead), Read),
+    route("GET", "/api/v1/queue/stream", Token(Scope::QueueRead), Read),
     route(
         "POST",
         "/api/v1/queue/leave",

@@ -544,3 +544,169 @@ async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
     .await;
     assert_eq!(resp.status(), 404);
 }
+
+/// Reads the next frame (one chunk) of an event stream; `None` when it has ended.
+async fn next_frame<B: actix_web::body::MessageBody + Unpin>(body: &mut B) -> Option<String> {
+    let chunk = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_next(cx)),
+    )
+    .await
+    .expect("the stream said nothing for 5 s")?;
+    let chunk = chunk.ok().expect("the stream failed");
+    Some(String::from_utf8(chunk.to_vec()).unwrap())
+}
+
+/// The next `status` event's object, skipping heartbeats.
+async fn next_status<B: actix_web::body::MessageBody + Unpin>(body: &mut B) -> Value {
+    loop {
+        let frame = next_frame(body).await.expect("the stream ended");
+        if frame.starts_with(": heartbeat") {
+            continue;
+        }
+        let data = frame
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("no data in {frame:?}"));
+        assert!(frame.contains("event: status\n"), "{frame:?}");
+        return serde_json::from_str(data).unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn the_queue_stream_sends_the_status_at_once_on_every_change_and_closes_on_shutdown() {
+    use jobby_http::feed::{Feed, Timing};
+    use std::time::Duration;
+    let mut st = state();
+    st.feed = Feed::new(
+        st.db.clone(),
+        Timing {
+            poll: Duration::from_millis(10),
+            heartbeat: Duration::from_millis(400),
+            settle: Duration::from_millis(50),
+            grace: Duration::from_millis(200),
+        },
+    );
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
+    let rt = token(&st, &rec, &[Scope::EventsWrite]).await;
+    let mut seekers = vec![];
+    for name in ["a", "b", "c"] {
+        let u = user(&st, &format!("{name}@example.com"), AccountType::Seeker).await;
+        let t = token(
+            &st,
+            &u,
+            &[Scope::QueueRead, Scope::QueueWrite, Scope::MatchesWrite],
+        )
+        .await;
+        seekers.push(t);
+    }
+    let (a, b, c) = (&seekers[0], &seekers[1], &seekers[2]);
+    let (_, _, ev) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Stream fair"})),
+    )
+    .await;
+    let eid = ev["id"].as_str().unwrap().to_owned();
+    let (s, _, _) = send(
+        &app,
+        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // b takes the only seat.
+    let (_, _, bs) = send(
+        &app,
+        post_json("/api/v1/queue/join", b, json!({"event_id": eid})),
+    )
+    .await;
+    assert_eq!(bs["status"], "matched", "{bs}");
+
+    // Without a token: refused in the envelope, no stream.
+    let (s, h, body) = send(&app, TestRequest::get().uri("/api/v1/queue/stream")).await;
+    assert_eq!(s, 401);
+    assert_envelope(&body, "UNAUTHENTICATED");
+    assert_limit_headers(&h);
+
+    let resp = test::call_service(&app, get("/api/v1/queue/stream", a).to_request()).await;
+    assert_eq!(resp.status(), 200);
+    let h = Headers::of(resp.headers());
+    assert_eq!(h["content-type"], "text/event-stream");
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_limit_headers(&h);
+    let mut body = resp.into_body();
+    // At once: the current status, after a reconnection hint.
+    let first = next_frame(&mut body).await.unwrap();
+    assert!(first.starts_with("retry: 3000\n"), "{first:?}");
+    let data = first
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap();
+    let s: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(s["status"], "not_queued", "{s}");
+    assert_eq!(s["poll_interval_seconds"], 5);
+
+    // Its own join, made through another connection.
+    send(
+        &app,
+        post_json("/api/v1/queue/join", a, json!({"event_id": eid})),
+    )
+    .await;
+    let s = next_status(&mut body).await;
+    assert_eq!(
+        (&s["status"], &s["position"], &s["queue_length"]),
+        (&json!("waiting"), &json!(1), &json!(1)),
+        "{s}"
+    );
+    assert_eq!(s["event_id"], json!(eid));
+
+    // Someone else's join changes the queue length.
+    send(
+        &app,
+        post_json("/api/v1/queue/join", c, json!({"event_id": eid})),
+    )
+    .await;
+    let s = next_status(&mut body).await;
+    assert_eq!(
+        (&s["status"], &s["position"], &s["queue_length"]),
+        (&json!("waiting"), &json!(1), &json!(2)),
+        "{s}"
+    );
+
+    // b declines: the seat frees and goes to a.
+    let (_, _, bm) = send(&app, get("/api/v1/queue/status", b)).await;
+    let mid = bm["match_id"].as_str().unwrap().to_owned();
+    let (s, _, _) = send(
+        &app,
+        post_json(&format!("/api/v1/matches/{mid}/decline"), b, json!({})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let s = next_status(&mut body).await;
+    assert_eq!(s["status"], "matched", "{s}");
+    assert_eq!(s["match_status"], "pending");
+    assert!(s["match_id"].as_str().unwrap().starts_with("mtc_"));
+
+    // Nothing changes: heartbeats keep the connection alive.
+    let beat = next_frame(&mut body).await.unwrap();
+    assert_eq!(beat, ": heartbeat\n\n");
+
+    // Shutdown: a closing event, then the end of the stream.
+    st.feed.close();
+    let last = next_frame(&mut body).await.unwrap();
+    assert!(last.starts_with("event: closing\n"), "{last:?}");
+    assert_eq!(next_frame(&mut body).await, None);
+
+    // A stream opened while shutting down gets the status and the closing event at once.
+    let resp = test::call_service(&app, get("/api/v1/queue/stream", c).to_request()).await;
+    let mut body = resp.into_body();
+    let first = next_frame(&mut body).await.unwrap();
+    assert!(first.contains("\"status\":\"waiting\""), "{first:?}");
+    assert!(
+        next_frame(&mut body)
+            .await
+            .unwrap()
+            .starts_with("event: closing\n")
+    );
+    assert_eq!(next_frame(&mut body).await, None);
+}

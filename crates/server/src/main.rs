@@ -115,7 +115,11 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     if !args.no_worker {
         tokio::spawn(background(db.clone(), clock.clone()));
     }
+    let feed = state.feed.clone();
+    // Signals are handled here, not by actix, so open queue streams are told to close before
+    // the server stops taking requests and waits for the rest.
     let mut server = actix_web::HttpServer::new(move || jobby_http::build_app(state.clone()))
+        .disable_signals()
         .shutdown_timeout(10);
     if let Some(n) = args.workers {
         server = server.workers(n);
@@ -124,8 +128,38 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
     tracing::info!(listen = %bound.join(","), public_url, store = if in_memory { "memory" } else { "postgres" }, "jobby is serving");
     println!("jobby listening on http://{}", bound.join(", http://"));
-    server.run().await?;
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing queue streams, finishing requests");
+        feed.close();
+        handle.stop(true).await;
+    });
+    server.await?;
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn migrate(store: StoreArgs) -> Fallible<()> {
@@ -150,7 +184,7 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     }
     tokio::select! {
         () = background(db, clock) => {}
-        _ = tokio::signal::ctrl_c() => tracing::info!("worker stopping"),
+        () = shutdown_signal() => tracing::info!("worker stopping"),
     }
     Ok(())
 }

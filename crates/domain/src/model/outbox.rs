@@ -1,6 +1,9 @@
 //! Domain events: every change to the live queue, written to the durable outbox in the
 //! transaction of the change, for the queue stream and outgoing webhooks.
 
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -75,6 +78,81 @@ pub struct OutboxRecord {
     pub event: DomainEvent,
 }
 
+impl OutboxRecord {
+    /// Whether this change can alter what `user` sees of their own queue place: it names
+    /// them, or it happened in the event they are queued in (`event`), where any join, leave
+    /// or match moves positions and the queue length.
+    pub fn touches(&self, user: UserId, event: Option<EventId>) -> bool {
+        self.event.users.contains(&user) || (event.is_some() && self.event.event_id == event)
+    }
+}
+
+/// Reads the outbox in order although its positions become visible out of order: a position
+/// is taken when a transaction writes and seen when it commits, so a reader can see 11 before
+/// 10, and a rolled-back transaction leaves a hole for good. `Tail` hands each record out
+/// once, keeps reading from the lowest hole, and gives a hole up after `grace`.
+#[derive(Debug)]
+pub struct Tail {
+    /// Everything at or below was handed out or given up.
+    low: i64,
+    /// Handed out, above `low`.
+    seen: BTreeSet<i64>,
+    /// When the hole just above `low` was first noticed.
+    hole_since: Option<(i64, Instant)>,
+    grace: Duration,
+}
+
+impl Tail {
+    /// Starts after `head`: only records written later are handed out.
+    pub fn after(head: i64, grace: Duration) -> Self {
+        Tail {
+            low: head,
+            seen: BTreeSet::new(),
+            hole_since: None,
+            grace,
+        }
+    }
+
+    /// Read the next batch after this position.
+    pub fn from(&self) -> i64 {
+        self.low
+    }
+
+    /// Takes a batch read after [`Tail::from`] and returns the records not handed out
+    /// before, in order.
+    pub fn take(&mut self, batch: Vec<OutboxRecord>, now: Instant) -> Vec<OutboxRecord> {
+        let fresh: Vec<OutboxRecord> = batch
+            .into_iter()
+            .filter(|r| r.seq > self.low && self.seen.insert(r.seq))
+            .collect();
+        loop {
+            if self.seen.remove(&(self.low + 1)) {
+                self.low += 1;
+                continue;
+            }
+            let Some(&next) = self.seen.first() else {
+                self.hole_since = None;
+                break;
+            };
+            match self.hole_since {
+                Some((at, since)) if at == self.low + 1 => {
+                    if now.duration_since(since) < self.grace {
+                        break;
+                    }
+                    // Given up: whatever commits there later is not handed out.
+                    self.low = next - 1;
+                    self.hole_since = None;
+                }
+                _ => {
+                    self.hole_since = Some((self.low + 1, now));
+                    break;
+                }
+            }
+        }
+        fresh
+    }
+}
+
 impl DomainEvent {
     pub fn queue(
         kind: Kind,
@@ -146,5 +224,74 @@ mod tests {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
         assert_eq!(Kind::parse("match.nope"), None);
+    }
+
+    fn rec(seq: i64) -> OutboxRecord {
+        OutboxRecord {
+            seq,
+            event: DomainEvent {
+                kind: Kind::QueueJoined,
+                event_id: None,
+                users: vec![],
+                payload: Value::Null,
+                at: DateTime::UNIX_EPOCH,
+            },
+        }
+    }
+
+    fn seqs(rs: &[OutboxRecord]) -> Vec<i64> {
+        rs.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn tail_hands_each_record_out_once_and_waits_at_a_hole() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(2);
+        let mut tail = Tail::after(10, grace);
+        // 11 is still being written when 12 and 13 commit.
+        assert_eq!(seqs(&tail.take(vec![rec(12), rec(13)], t0)), [12, 13]);
+        assert_eq!(tail.from(), 10, "reading goes on from the hole");
+        // The same rows come back on the next read; they are not handed out again.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(seqs(&tail.take(vec![rec(12), rec(13)], t1)), [] as [i64; 0]);
+        // 11 commits: it is handed out, and the reader moves past everything.
+        assert_eq!(seqs(&tail.take(vec![rec(11), rec(12), rec(13)], t1)), [11]);
+        assert_eq!(tail.from(), 13);
+        assert_eq!(seqs(&tail.take(vec![rec(9), rec(13)], t1)), [] as [i64; 0]);
+    }
+
+    #[test]
+    fn tail_gives_a_hole_up_after_the_grace() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(2);
+        let mut tail = Tail::after(0, grace);
+        // 1..=3 rolled back; 4 and 5 committed.
+        assert_eq!(seqs(&tail.take(vec![rec(4), rec(5)], t0)), [4, 5]);
+        assert_eq!(tail.from(), 0);
+        tail.take(vec![rec(4), rec(5)], t0 + Duration::from_secs(1));
+        assert_eq!(tail.from(), 0, "still inside the grace");
+        tail.take(vec![rec(4), rec(5)], t0 + grace);
+        assert_eq!(tail.from(), 5, "the whole hole is given up at once");
+        // A late commit into a given-up hole is not handed out.
+        assert_eq!(seqs(&tail.take(vec![rec(2), rec(6)], t0 + grace)), [6]);
+        assert_eq!(tail.from(), 6);
+    }
+
+    #[test]
+    fn touches_names_or_shares_the_event() {
+        let me = UserId::new();
+        let other = UserId::new();
+        let ev = EventId::new();
+        let mut r = rec(1);
+        r.event.users = vec![other];
+        r.event.event_id = Some(ev);
+        assert!(
+            r.touches(me, Some(ev)),
+            "a change in my event moves my place"
+        );
+        assert!(!r.touches(me, None), "not queued: only changes naming me");
+        assert!(!r.touches(me, Some(EventId::new())));
+        r.event.users.push(me);
+        assert!(r.touches(me, None));
     }
 }

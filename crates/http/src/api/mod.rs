@@ -44,6 +44,7 @@ pub fn scope() -> Scope<
         .service(events::put_availability)
         .service(queue::join_queue)
         .service(queue::queue_status)
+        .service(queue::queue_stream)
         .service(queue::leave_queue)
         .service(matches::list_matches)
         .service(matches::get_match)

@@ -1,3 +1,4 @@
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use jobby_domain::model::ids::{EventId, MatchId};
 use jobby_domain::model::queue::QueueStatus;
@@ -9,6 +10,7 @@ use super::mutate::{Reply, mutate};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Authed, RawBody, parse_json};
+use crate::feed;
 
 /// Where the caller stands in a queue.
 #[derive(Serialize, ToSchema)]
@@ -99,6 +101,35 @@ pub async fn queue_status(
         .read(move |r| Box::pin(async move { queue::status(r, uid).await }))
         .await?;
     Ok(HttpResponse::Ok().json(QueueStatusBody::from(s)))
+}
+
+/// The caller's status as Server-Sent Events, so agents need not poll: an `event: status`
+/// with the status object at once, another whenever it changes (position, queue length,
+/// match), a `: heartbeat` comment every 15 seconds while nothing changes, and
+/// `event: closing` before the server shuts down. Reconnect on close; the first event
+/// always carries the current status, so nothing is missed.
+#[utoipa::path(
+    tag = "queue",
+    responses((
+        status = 200,
+        description = "`text/event-stream`; each `data:` line holds a QueueStatusBody",
+        content_type = "text/event-stream",
+        body = String,
+        example = "retry: 3000\nevent: status\ndata: {\"status\":\"waiting\",\"event_id\":\"evt_…\",\"position\":3,\"queue_length\":7,\"match_id\":null,\"match_status\":null,\"poll_interval_seconds\":5}\n\n"
+    ))
+)]
+#[get("/queue/stream")]
+pub async fn queue_stream(
+    state: web::Data<AppState>,
+    Authed(p): Authed,
+) -> Result<HttpResponse, ApiError> {
+    let stream = feed::status_stream(&state.feed, state.db.clone(), p.user_id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Tell buffering proxies (nginx) to pass events through as they come.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
 }
 
 /// Leaves the queue. A pending match counts as declined by the caller. Leaving when not
