@@ -204,3 +204,68 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// The text after `marker` in a page, up to `end`.
+pub fn field(html: &str, marker: &str, end: char) -> String {
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page"))
+        + marker.len();
+    html[start..].split(end).next().unwrap().to_owned()
+}
+
+/// A cookie-keeping client logged in through the login form, as a browser would be.
+pub async fn logged_in(server: &Server, email: &str, password: &str) -> reqwest::Client {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    let html = browser
+        .get(server.url("/account/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = field(&html, "name=\"csrf_token\" value=\"", '"');
+    let page = browser
+        .post(server.url("/account/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.status().is_success(),
+        "login as {email}: {}",
+        page.status()
+    );
+    browser
+}
+
+/// Accepts a match from its page, as the human behind `browser`.
+pub async fn accept_in_page(server: &Server, browser: &reqwest::Client, match_id: &str) -> u16 {
+    let page = server.url(&format!("/account/matches/{match_id}"));
+    let html = browser
+        .get(&page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = field(&html, "name=\"csrf_token\" value=\"", '"');
+    browser
+        .post(format!("{page}/accept"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

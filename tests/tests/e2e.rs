@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use jobby_tests::{Services, account_with_token, client, jobby, services, spawn};
+use jobby_tests::{Services, account_with_token, client, field, jobby, services, spawn};
 use serde_json::{Value, json};
 
 async fn get(url: &str, token: &str) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -276,14 +276,6 @@ async fn migrate_is_repeatable() {
     let s = services_or_skip!();
     assert_eq!(jobby(&s, &["migrate"]), "migrations applied");
     assert_eq!(jobby(&s, &["migrate"]), "migrations applied");
-}
-
-fn field(html: &str, marker: &str, end: char) -> String {
-    let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker} not in page"))
-        + marker.len();
-    html[start..].split(end).next().unwrap().to_owned()
 }
 
 #[tokio::test]

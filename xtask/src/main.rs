@@ -152,6 +152,7 @@ fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static
         "jobby-redis",
         "jobby-memory",
         "jobby-local",
+        "jobby-daily",
     ];
     const IO_CRATES: &[&str] = &[
         "actix-web",

@@ -83,6 +83,15 @@ pub struct ServeArgs {
     /// Bounds how long a revocation takes to reach other processes.
     #[arg(long, env = "JOBBY_TOKEN_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1200))]
     pub token_cache_ms: u64,
+    /// Daily.co API key: video rooms on Daily. Unset = the local room page stand-in.
+    #[arg(long, env = "DAILY_API_KEY", hide_env_values = true)]
+    pub daily_api_key: Option<String>,
+    /// Daily's API base (for tests and proxies).
+    #[arg(long, env = "DAILY_API_BASE", default_value = jobby_daily::DEFAULT_API_BASE)]
+    pub daily_api_base: String,
+    /// Each call to Daily gives up after this many milliseconds (503 to the caller).
+    #[arg(long, env = "DAILY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub daily_timeout_ms: u64,
     /// Do not run background work in this process (run `jobby worker` elsewhere).
     #[arg(long, env = "JOBBY_NO_WORKER", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_worker: bool,

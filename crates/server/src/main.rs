@@ -95,7 +95,16 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         public_url: public_url.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
     };
-    let video = jobby_local::LocalRooms::new(db.clone(), &public_url);
+    let video: Arc<dyn jobby_domain::ports::VideoRooms> = match &args.daily_api_key {
+        Some(key) if !key.is_empty() => {
+            tracing::info!(api_base = %args.daily_api_base, "video rooms on Daily");
+            let mut daily =
+                jobby_daily::DailyConfig::new(key.clone(), Some(args.daily_api_base.clone()));
+            daily.timeout = Duration::from_millis(args.daily_timeout_ms);
+            jobby_daily::DailyRooms::new(daily)?
+        }
+        _ => jobby_local::LocalRooms::new(db.clone(), &public_url),
+    };
     let state = jobby_http::AppState::new(
         db.clone(),
         limiter,
