@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub use jobby_postgres::testing::services_required;
 
+pub mod browser;
+
 /// The services one test runs against.
 #[derive(Clone, Debug)]
 pub struct Services {

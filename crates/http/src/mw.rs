@@ -160,7 +160,7 @@ fn metric_method(m: &Method) -> &'static str {
 
 /// Gives every error answer the envelope: framework errors (404, 405, 413, 415, bad query)
 /// arrive as plain text; 500s are replaced whatever they said, so nothing internal leaks and
-/// the request id is included. HTML account pages keep their own error pages.
+/// the request id is included. HTML pages (account, rooms) keep their own error pages.
 async fn envelope_unless_enveloped(
     res: ServiceResponse<BoxBody>,
     request_id: &str,
@@ -174,7 +174,7 @@ async fn envelope_unless_enveloped(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let is_html_page = path.starts_with("/account/")
+    let is_html_page = !path.starts_with("/api/")
         && res
             .headers()
             .get(header::CONTENT_TYPE)

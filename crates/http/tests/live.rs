@@ -380,10 +380,21 @@ async fn events_queue_and_matches_end_to_end() {
             .uri(&path)
             .insert_header(("cookie", b.cookie.clone()))
     };
-    let resp = test::call_service(&app, open(&rec_browser).to_request()).await;
-    assert_eq!(resp.status(), 403, "another user's link does not open");
-    let resp = test::call_service(&app, TestRequest::get().uri(&path).to_request()).await;
-    assert_eq!(resp.status(), 401, "nor without a session");
+    // Refusals are pages for the person in front of the browser, not API envelopes.
+    let page_of = |resp: actix_web::dev::ServiceResponse<_>| async move {
+        let status = resp.status().as_u16();
+        let kind = Headers::of(resp.headers())["content-type"].clone();
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(kind.starts_with("text/html"), "{kind}: {html}");
+        (status, html)
+    };
+    let (s, html) = page_of(test::call_service(&app, open(&rec_browser).to_request()).await).await;
+    assert_eq!(s, 403, "another user's link does not open");
+    assert!(html.contains("This room link does not open"), "{html}");
+    let (s, html) =
+        page_of(test::call_service(&app, TestRequest::get().uri(&path).to_request()).await).await;
+    assert_eq!(s, 401, "nor without a session");
+    assert!(html.contains("Log in first"), "{html}");
     let resp = test::call_service(&app, open(&seeker_browser).to_request()).await;
     assert_eq!(resp.status(), 200);
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();

@@ -87,10 +87,13 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     let db = Db::new(open_store(&args.store).await?);
     let limiter = open_limiter(&args.store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Bind first, so that with port 0 the URLs handed out name the port actually served.
+    let listener = std::net::TcpListener::bind(args.listen)?;
+    let bound = listener.local_addr()?;
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen));
+        .unwrap_or_else(|| format!("http://{bound}"));
     let config = jobby_http::HttpConfig {
         public_url: public_url.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
@@ -133,10 +136,9 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
-    let server = server.bind(args.listen)?;
-    let bound: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
-    tracing::info!(listen = %bound.join(","), public_url, store = if in_memory { "memory" } else { "postgres" }, "jobby is serving");
-    println!("jobby listening on http://{}", bound.join(", http://"));
+    let server = server.listen(listener)?;
+    tracing::info!(listen = %bound, public_url, store = if in_memory { "memory" } else { "postgres" }, "jobby is serving");
+    println!("jobby listening on http://{bound}");
     let server = server.run();
     let handle = server.handle();
     tokio::spawn(async move {
