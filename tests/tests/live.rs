@@ -193,6 +193,9 @@ async fn seekers_joining_through_two_processes_are_matched_exactly_once() {
     )
     .await;
     assert_eq!((st, body["status"].as_str()), (200, Some("declined")));
+    // Places may trail a change by up to 250 ms (each process reads its event's lineup at
+    // most that often); the state and the match never do.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut now_matched = 0;
     let mut waiting = vec![];
     for (j, t) in seekers.iter().enumerate() {

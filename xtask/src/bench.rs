@@ -8,8 +8,16 @@
 //!   in-process cache, one Redis round trip for the rate limit, one SELECT).
 //! - `anonymous read`: `GET /api/v1/openapi.json` with no token, spread over client addresses
 //!   behind a trusted proxy so each address stays inside its anonymous limit.
+//! - `live queue` (`bench-queue`, before the wrk scenarios): 10,000 seekers and 100 seats
+//!   over two server processes; join→matched latency with a free seat (seekers arriving at
+//!   `--rate` a second), a burst where the
+//!   seats fill, exactly-once checks on the store; then the first server's memory
+//!   high-water mark.
+//! - `queue status`: `GET /api/v1/queue/status` of a seeker waiting mid-queue (of 9,900).
 //!
-//! Options: `--duration SECS` (default 10), `--connections N` (default 64).
+//! Options: `--duration SECS` (default 10), `--connections N` (default 64), `--seekers N`
+//! (default 10000), `--seats N` (default 100), `--rate N` (joins a second while seats are
+//! free, default 200).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -188,6 +196,11 @@ pub fn run(args: &[String]) -> Result {
     };
     let secs = arg("--duration", 10);
     let connections = arg("--connections", 64);
+    let queue = (
+        arg("--seekers", 10_000),
+        arg("--seats", 100),
+        arg("--rate", 200),
+    );
     ensure_wrk()?;
     run_step(
         cargo().args([
@@ -203,6 +216,7 @@ pub fn run(args: &[String]) -> Result {
     )?;
     let bin = target_dir().join("release").join("jobby");
     let baseline_bin = target_dir().join("release").join("bench-baseline");
+    let queue_bin = target_dir().join("release").join("bench-queue");
 
     let admin = env_or(
         "JOBBY_TEST_DATABASE_URL",
@@ -218,6 +232,8 @@ pub fn run(args: &[String]) -> Result {
     let result = measure(
         &bin,
         &baseline_bin,
+        &queue_bin,
+        queue,
         &admin,
         &dbname,
         &redis,
@@ -231,9 +247,12 @@ pub fn run(args: &[String]) -> Result {
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn measure(
     bin: &PathBuf,
     baseline_bin: &PathBuf,
+    queue_bin: &PathBuf,
+    (seekers, seats, rate): (u32, u32, u32),
     admin: &str,
     dbname: &str,
     redis: &str,
@@ -280,31 +299,40 @@ fn measure(
             "profile:read",
         ],
     )?;
-    jobby(
-        bin,
-        &env,
-        &[
-            "admin",
-            "set-rate-limit",
-            "--email",
-            "bench@example.com",
-            "--class",
-            "read",
-            "--per-minute",
-            "10000000",
-        ],
-    )?;
+    // The scenarios measure the work behind the limiter, not its refusals.
+    let unlimited_reads = |email: &str| {
+        jobby(
+            bin,
+            &env,
+            &[
+                "admin",
+                "set-rate-limit",
+                "--email",
+                email,
+                "--class",
+                "read",
+                "--per-minute",
+                "10000000",
+            ],
+        )
+        .map(drop)
+    };
+    unlimited_reads("bench@example.com")?;
 
-    let mut server = Command::new(bin);
-    server
-        .envs(env.iter().copied())
-        .env("JOBBY_LISTEN", "127.0.0.1:8091")
-        .env("JOBBY_SEED_DEMO", "false")
-        .env("JOBBY_NO_WORKER", "true")
-        .env("JOBBY_WORKERS", "2")
-        .env("JOBBY_TRUSTED_PROXIES", "127.0.0.1/32")
-        .arg("serve");
-    let _server = start(server, "jobby listening on")?;
+    let serve = |listen: &str| {
+        let mut server = Command::new(bin);
+        server
+            .envs(env.iter().copied())
+            .env("JOBBY_LISTEN", listen)
+            .env("JOBBY_SEED_DEMO", "false")
+            .env("JOBBY_NO_WORKER", "true")
+            .env("JOBBY_WORKERS", "2")
+            .env("JOBBY_TRUSTED_PROXIES", "127.0.0.1/32")
+            .arg("serve");
+        start(server, "jobby listening on")
+    };
+    let server = serve("127.0.0.1:8091")?;
+    let second = serve("127.0.0.1:8092")?;
     let mut baseline = Command::new(baseline_bin);
     baseline
         .env("DATABASE_URL", &db_url)
@@ -323,6 +351,47 @@ fn measure(
         &user_uuid[16..20],
         &user_uuid[20..32]
     );
+    // The live queue, through both servers.
+    println!(
+        "\nlive queue: {seekers} seekers, {seats} seats, two server processes (2 workers each)"
+    );
+    let started = Instant::now();
+    let out = Command::new(queue_bin)
+        .env("DATABASE_URL", &db_url)
+        .env("BENCH_A", "http://127.0.0.1:8091")
+        .env("BENCH_B", "http://127.0.0.1:8092")
+        .env("SEEKERS", seekers.to_string())
+        .env("SEATS", seats.to_string())
+        .env("RATE", rate.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("bench-queue: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::to_owned)
+    };
+    for line in text.lines().filter(|l| !l.starts_with("STATUS_")) {
+        println!("{line}");
+    }
+    if !out.status.success() {
+        return Err("the live-queue scenario failed".into());
+    }
+    println!(
+        "memory high-water mark of server A: {} (now {}); scenario took {:.0} s",
+        proc_status(server.0.id(), "VmHWM:")?,
+        proc_status(server.0.id(), "VmRSS:")?,
+        started.elapsed().as_secs_f64()
+    );
+    drop(second);
+    let position = value("STATUS_POSITION=").ok_or("no STATUS_POSITION")?;
+    let email = value("STATUS_EMAIL=").ok_or("no STATUS_EMAIL")?;
+    let waiting_token = value("STATUS_TOKEN=").ok_or("no STATUS_TOKEN")?;
+    unlimited_reads(&email)?;
+    let waiting_auth = format!("Authorization: Bearer {waiting_token}");
+    let status_name = format!("authed GET /api/v1/queue/status (at {position})");
+
     let script = std::env::temp_dir().join("jobby-bench-xff.lua");
     std::fs::write(&script, "counter = 0\nrequest = function()\n  counter = counter + 1\n  local ip = string.format(\"10.%d.%d.%d\", math.floor(counter / 65536) % 256, math.floor(counter / 256) % 256, counter % 256)\n  wrk.headers[\"X-Forwarded-For\"] = ip\n  return wrk.format(nil)\nend\n").map_err(|e| e.to_string())?;
 
@@ -344,6 +413,12 @@ fn measure(
             "http://127.0.0.1:8091/api/v1/openapi.json".into(),
             vec![],
             Some(&script),
+        ),
+        (
+            status_name.as_str(),
+            "http://127.0.0.1:8091/api/v1/queue/status".into(),
+            vec![waiting_auth.as_str()],
+            None,
         ),
     ];
     println!(
@@ -374,6 +449,8 @@ fn measure(
     }
     let ratio = results[1].rps / results[0].rps;
     println!("\nauthed read / baseline throughput: {ratio:.2} (target >= 0.70)");
+    let ratio = results[3].rps / results[0].rps;
+    println!("queue status / baseline throughput: {ratio:.2} (target >= 0.70)");
     eprintln!("(bench took {:.0} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -395,4 +472,13 @@ fn ureq_json(url: &str, token: &str) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("no user_id in {v}"))
+}
+
+/// A line of `/proc/{pid}/status` (Linux), e.g. `VmHWM:` (peak resident memory).
+fn proc_status(pid: u32, key: &str) -> Result<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().to_owned())
+        .ok_or_else(|| format!("no {key} in /proc/{pid}/status"))
 }

@@ -740,6 +740,13 @@ impl Repo for FailingRepo<'_> {
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
         self.inner.free_seats(event).await
     }
+    async fn claim_seats(
+        &mut self,
+        event: EventId,
+        interviewers: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.inner.claim_seats(event, interviewers).await
+    }
     async fn declined_pairs(
         &mut self,
         event: EventId,

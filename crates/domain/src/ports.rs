@@ -164,10 +164,18 @@ pub trait Repo: Send {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The event's available interviewers who hold no live match in any event. Their
-    /// accounts stay locked until the transaction ends, so another event's matching cannot
-    /// seat them at the same time.
+    /// The event's available interviewers who hold no live match in any event (a snapshot:
+    /// see [`Repo::claim_seats`]).
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError>;
+    /// Locks these interviewers' accounts until the transaction ends (in id order, so two
+    /// events' matching never deadlock) and returns those still available in this event and
+    /// holding no live match in any event. Another event's matching cannot seat them until
+    /// this transaction ends.
+    async fn claim_seats(
+        &mut self,
+        event: EventId,
+        interviewers: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
     /// (seeker, interviewer) pairs the interviewer declined in this event.
     async fn declined_pairs(
         &mut self,

@@ -14,11 +14,11 @@ use jobby_domain::model::ids::{EventId, UserId};
 use jobby_domain::model::outbox::{OutboxRecord, Tail};
 use jobby_domain::model::queue::QueueStatus;
 use jobby_domain::ports::Db;
-use jobby_domain::usecases::queue;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use crate::api::queue::QueueStatusBody;
+use crate::lineups::{Lineups, MAX_AGE};
 
 /// How the feed and its streams pace themselves.
 #[derive(Clone, Copy, Debug)]
@@ -160,14 +160,14 @@ fn status_json(s: QueueStatus) -> String {
     serde_json::to_string(&QueueStatusBody::from(s)).unwrap_or_else(|_| "{}".into())
 }
 
-async fn read_status(db: &Db, user: UserId) -> Result<QueueStatus, Error> {
-    db.read(move |r| Box::pin(async move { queue::status(r, user).await }))
-        .await
+async fn read_status(lineups: &Lineups, db: &Db, user: UserId) -> Result<QueueStatus, Error> {
+    lineups.status(db, user).await
 }
 
 /// One open stream: what it last sent and when it next re-reads.
 struct Listener {
     db: Db,
+    lineups: Arc<Lineups>,
     user: UserId,
     timing: Timing,
     rx: broadcast::Receiver<Arc<OutboxRecord>>,
@@ -210,7 +210,10 @@ impl Listener {
                         if rec.event.users.contains(&self.user) {
                             self.schedule(Instant::now());
                         } else if rec.touches(self.user, self.event) {
-                            self.schedule(self.last_read + self.timing.settle);
+                            // Late enough that the lineup read then is younger than this
+                            // change (see `lineups::MAX_AGE`).
+                            let fresh = Instant::now() + MAX_AGE + Duration::from_millis(10);
+                            self.schedule((self.last_read + self.timing.settle).max(fresh));
                         }
                     }
                     // Missed some changes: whichever they were, read the status again.
@@ -223,7 +226,7 @@ impl Listener {
                 () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     self.due = None;
                     self.last_read = Instant::now();
-                    match read_status(&self.db, self.user).await {
+                    match read_status(&self.lineups, &self.db, self.user).await {
                         Ok(s) => {
                             self.event = s.event_id;
                             let json = status_json(s);
@@ -251,10 +254,11 @@ impl Listener {
 pub async fn status_stream(
     feed: &Arc<Feed>,
     db: Db,
+    lineups: Arc<Lineups>,
     user: UserId,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + 'static, Error> {
     let rx = feed.listen().await;
-    let first = read_status(&db, user).await?;
+    let first = read_status(&lineups, &db, user).await?;
     let event = first.event_id;
     let last_sent = status_json(first);
     let opening = Bytes::from(format!(
@@ -265,6 +269,7 @@ pub async fn status_stream(
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let listener = Listener {
         db,
+        lineups,
         user,
         timing,
         rx,

@@ -16,6 +16,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod feed;
+pub mod lineups;
 pub mod metrics;
 pub mod mw;
 pub mod openapi;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub video: Arc<dyn VideoRooms>,
     /// Changes to the live queue, for `GET /queue/stream`.
     pub feed: Arc<feed::Feed>,
+    /// Queue places for status reads.
+    pub lineups: Arc<lineups::Lineups>,
     /// The served OpenAPI document, byte for byte the committed `openapi.json`.
     pub openapi: Arc<String>,
 }
@@ -77,6 +80,7 @@ impl AppState {
         ));
         AppState {
             feed: feed::Feed::new(db.clone(), feed::Timing::default()),
+            lineups: Arc::default(),
             db,
             limiter,
             auth,

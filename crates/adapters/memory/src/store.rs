@@ -531,6 +531,21 @@ impl Repo for MemRepo<'_> {
             .collect())
     }
 
+    async fn claim_seats(
+        &mut self,
+        event: EventId,
+        interviewers: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        // Everything here runs under the store's one lock: no other matching runs meanwhile.
+        Ok(self
+            .free_seats(event)
+            .await?
+            .into_iter()
+            .map(|s| s.interviewer)
+            .filter(|u| interviewers.contains(u))
+            .collect())
+    }
+
     async fn declined_pairs(
         &mut self,
         event: EventId,

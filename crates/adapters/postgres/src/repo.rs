@@ -59,14 +59,15 @@ impl PgRepo<'_> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let queued: Vec<(Uuid, i64)> = queue_entries::table
-            .filter(queue_entries::event_id.eq_any(&ids))
-            .filter(queue_entries::state.eq("waiting"))
-            .group_by(queue_entries::event_id)
-            .select((queue_entries::event_id, diesel::dsl::count_star()))
-            .load(&mut *self.conn)
+        let queued: Vec<(Uuid, i64)> = events::table
+            .filter(events::id.eq_any(&ids))
+            .select((events::id, events::waiting_count))
+            .load::<(Uuid, i32)>(&mut *self.conn)
             .await
-            .map_err(store_err)?;
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(id, n)| (id, i64::from(n)))
+            .collect();
         let seats: Vec<(Uuid, i64)> = event_interviewers::table
             .filter(event_interviewers::event_id.eq_any(&ids))
             .filter(event_interviewers::available.eq(true))
@@ -594,22 +595,38 @@ impl Repo for PgRepo<'_> {
         Ok(())
     }
 
-    async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
-        // Lock the available interviewers' accounts first (in id order, so two events'
-        // matching never deadlock), then look for their live matches in a fresh statement
-        // that sees every match committed before the locks were granted.
-        let available = event_interviewers::table
-            .filter(event_interviewers::event_id.eq(event.uuid()))
-            .filter(event_interviewers::available.eq(true))
-            .select(event_interviewers::user_id);
+    async fn claim_seats(
+        &mut self,
+        event: EventId,
+        interviewers: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        // Lock the accounts first, then look for their live matches in a fresh statement,
+        // which sees every match committed before the locks were granted.
+        let ids: Vec<Uuid> = interviewers.iter().map(|u| u.uuid()).collect();
         let _: Vec<Uuid> = users::table
-            .filter(users::id.eq_any(available))
+            .filter(users::id.eq_any(&ids))
             .order(users::id)
             .select(users::id)
             .for_no_key_update()
             .load(&mut *self.conn)
             .await
             .map_err(store_err)?;
+        let busy = matches::table
+            .filter(matches::interviewer_id.eq(event_interviewers::user_id))
+            .filter(matches::status.eq_any(["pending", "accepted"]));
+        let rows: Vec<Uuid> = event_interviewers::table
+            .filter(event_interviewers::event_id.eq(event.uuid()))
+            .filter(event_interviewers::user_id.eq_any(&ids))
+            .filter(event_interviewers::available.eq(true))
+            .filter(diesel::dsl::not(diesel::dsl::exists(busy)))
+            .select(event_interviewers::user_id)
+            .load(&mut *self.conn)
+            .await
+            .map_err(store_err)?;
+        Ok(rows.into_iter().map(UserId::from_uuid).collect())
+    }
+
+    async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
         let busy = matches::table
             .filter(matches::interviewer_id.eq(event_interviewers::user_id))
             .filter(matches::status.eq_any(["pending", "accepted"]));

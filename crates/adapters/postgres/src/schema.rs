@@ -95,6 +95,7 @@ diesel::table! {
         created_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         ended_at -> Nullable<Timestamptz>,
+        waiting_count -> Int4,
     }
 }
 

@@ -11,7 +11,7 @@ pub const DESCRIPTION_MAX: usize = 5000;
 pub const COMPANY_MAX: usize = 200;
 pub const JOBS_MAX: usize = 50;
 /// Interviewers per event, the owner included.
-pub const INTERVIEWERS_MAX: usize = 50;
+pub const INTERVIEWERS_MAX: usize = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

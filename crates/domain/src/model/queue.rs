@@ -1,10 +1,13 @@
 //! A seeker's place in an event's queue, and the status object the API shows for it.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ids::{EventId, MatchId, UserId};
 use super::matches::MatchStatus;
+use super::matching::Waiting;
 
 /// How often clients should poll `/queue/status`.
 pub const POLL_INTERVAL_SECONDS: u32 = 5;
@@ -87,9 +90,109 @@ impl QueueStatus {
     }
 }
 
+/// An event's waiting seekers in order, as read at one moment: the places of many status
+/// reads without counting the queue for each. A lineup is a little behind the store; the
+/// seeker's own state always comes from their entry.
+#[derive(Debug, Default)]
+pub struct Lineup {
+    places: HashMap<UserId, u32>,
+    len: u32,
+}
+
+impl Lineup {
+    /// From the event's waiting seekers, first come first served.
+    pub fn new(waiting: &[Waiting]) -> Self {
+        let places = waiting
+            .iter()
+            .zip(1u32..)
+            .map(|(w, place)| (w.seeker, place))
+            .collect();
+        Lineup {
+            places,
+            len: u32::try_from(waiting.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The status of a seeker with this entry (and, when matched, this match status), or
+    /// `None` when the lineup cannot tell: the seeker waits but is not in it (they joined or
+    /// were sent back after it was read), so their place must be counted.
+    pub fn status_of(
+        &self,
+        entry: &QueueEntry,
+        match_status: Option<MatchStatus>,
+    ) -> Option<QueueStatus> {
+        let position = match entry.state {
+            EntryState::Waiting => *self.places.get(&entry.seeker_id)?,
+            EntryState::Matched(_) => 0,
+        };
+        Some(QueueStatus::of(Some(QueueView {
+            event_id: entry.event_id,
+            state: entry.state,
+            position,
+            queue_length: self.len,
+            match_status,
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lineup_places_the_seekers_it_holds_and_only_those() {
+        let event_id = EventId::new();
+        let at = DateTime::UNIX_EPOCH;
+        let seekers: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+        let lineup = Lineup::new(
+            &seekers
+                .iter()
+                .map(|&seeker| Waiting {
+                    seeker,
+                    joined_at: at,
+                })
+                .collect::<Vec<_>>(),
+        );
+        let entry = |seeker, state| QueueEntry {
+            seeker_id: seeker,
+            event_id,
+            joined_at: at,
+            state,
+        };
+        let s = lineup
+            .status_of(&entry(seekers[1], EntryState::Waiting), None)
+            .unwrap();
+        assert_eq!(
+            (s.status, s.position, s.queue_length),
+            (QueueState::Waiting, Some(2), Some(3))
+        );
+        // Joined after the lineup was read: it cannot tell.
+        assert!(
+            lineup
+                .status_of(&entry(UserId::new(), EntryState::Waiting), None)
+                .is_none()
+        );
+        // Matched: no place, the match from the entry.
+        let m = MatchId::new();
+        let s = lineup
+            .status_of(
+                &entry(UserId::new(), EntryState::Matched(m)),
+                Some(MatchStatus::Pending),
+            )
+            .unwrap();
+        assert_eq!(
+            (s.status, s.position, s.match_id, s.queue_length),
+            (QueueState::Matched, None, Some(m), Some(3))
+        );
+    }
 
     #[test]
     fn statuses() {

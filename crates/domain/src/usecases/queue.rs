@@ -9,7 +9,7 @@ use crate::model::ids::{EventId, UserId};
 use crate::model::matches::{Match, MatchStatus, SeekerOutcome};
 use crate::model::matching::{plan, seekers_needed};
 use crate::model::outbox::{DomainEvent, Kind};
-use crate::model::queue::{EntryState, QueueEntry, QueueStatus};
+use crate::model::queue::{EntryState, Lineup, QueueEntry, QueueStatus};
 use crate::ports::{Repo, StoreError};
 
 fn already_in_queue() -> Error {
@@ -37,9 +37,21 @@ pub async fn rematch(
     let waiting = repo
         .waiting(event.id, seekers_needed(seats.len(), declined.len()))
         .await?;
+    let pairs = plan(&waiting, &seats, &declined);
+    if pairs.is_empty() {
+        return Ok(vec![]);
+    }
+    // Only the interviewers about to be seated are locked, so a join holds one account lock,
+    // not one per available seat. One taken meanwhile by another event's matching (they
+    // share interviewers) is skipped: its seeker keeps their place for the next round.
+    let wanted: Vec<UserId> = pairs.iter().map(|p| p.interviewer).collect();
+    let claimed = repo.claim_seats(event.id, &wanted).await?;
     let mut made = Vec::new();
     let mut out = Vec::new();
-    for pair in plan(&waiting, &seats, &declined) {
+    for pair in pairs
+        .into_iter()
+        .filter(|p| claimed.contains(&p.interviewer))
+    {
         let m = Match::new(event.id, pair.seeker, pair.interviewer, now);
         repo.insert_match(&m).await?;
         repo.set_entry_state(pair.seeker, EntryState::Matched(m.id))
@@ -87,8 +99,30 @@ pub(crate) async fn settle_seeker(
     }
 }
 
+/// The seeker's status, counted exactly in the store.
 pub async fn status(repo: &mut dyn Repo, seeker: UserId) -> Result<QueueStatus, Error> {
     Ok(QueueStatus::of(repo.queue_view(seeker).await?))
+}
+
+/// The seeker's entry and, when matched, the match's status: their own state, without
+/// counting the queue (see [`Lineup`]).
+pub async fn entry_with_match(
+    repo: &mut dyn Repo,
+    seeker: UserId,
+) -> Result<Option<(QueueEntry, Option<MatchStatus>)>, Error> {
+    let Some(entry) = repo.entry_of(seeker).await? else {
+        return Ok(None);
+    };
+    let match_status = match entry.state {
+        EntryState::Matched(id) => repo.match_for(seeker, id).await?.map(|m| m.status),
+        EntryState::Waiting => None,
+    };
+    Ok(Some((entry, match_status)))
+}
+
+/// An event's lineup: all its waiting seekers in order.
+pub async fn lineup(repo: &mut dyn Repo, event: EventId) -> Result<Lineup, Error> {
+    Ok(Lineup::new(&repo.waiting(event, usize::MAX).await?))
 }
 
 /// Joins an event's queue. Joining the same event again answers with the same entry

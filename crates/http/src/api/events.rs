@@ -106,7 +106,8 @@ pub struct CreateEvent {
     pub ends_at: Option<DateTime<Utc>>,
     /// Job ids (`job_…`), at most 50.
     pub job_ids: Option<Vec<String>>,
-    /// Recruiter account ids (`usr_…`) who interview besides the owner.
+    /// Recruiter account ids (`usr_…`) who interview besides the owner; at most 500 seats
+    /// in all, the owner included.
     pub interviewer_ids: Option<Vec<String>>,
 }
 

@@ -89,17 +89,15 @@ pub async fn join_queue(
 }
 
 /// The caller's place: waiting (with position), matched (with the match) or not queued.
+/// `status`, `match_id` and `match_status` are always current; `position` and
+/// `queue_length` may trail a change by up to 250 ms.
 #[utoipa::path(tag = "queue", responses((status = 200, body = QueueStatusBody)))]
 #[get("/queue/status")]
 pub async fn queue_status(
     state: web::Data<AppState>,
     Authed(p): Authed,
 ) -> Result<HttpResponse, ApiError> {
-    let uid = p.user_id;
-    let s = state
-        .db
-        .read(move |r| Box::pin(async move { queue::status(r, uid).await }))
-        .await?;
+    let s = state.lineups.status(&state.db, p.user_id).await?;
     Ok(HttpResponse::Ok().json(QueueStatusBody::from(s)))
 }
 
@@ -123,7 +121,13 @@ pub async fn queue_stream(
     state: web::Data<AppState>,
     Authed(p): Authed,
 ) -> Result<HttpResponse, ApiError> {
-    let stream = feed::status_stream(&state.feed, state.db.clone(), p.user_id).await?;
+    let stream = feed::status_stream(
+        &state.feed,
+        state.db.clone(),
+        state.lineups.clone(),
+        p.user_id,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
