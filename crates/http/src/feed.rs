@@ -47,6 +47,19 @@ impl Default for Timing {
 
 /// Records held for streams that fall behind; a stream that lags further re-reads its status.
 const BACKLOG: usize = 4096;
+/// At start, this many positions below the head are checked for transactions still in
+/// flight (see [`Tail::resume`]).
+const START_WINDOW: i64 = 1000;
+/// A stream that cannot start following the outbox within this is refused (503).
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the reader broadcasts.
+#[derive(Clone, Debug)]
+enum Change {
+    Record(Arc<OutboxRecord>),
+    /// A record may have been missed (an outbox hole was given up): re-read.
+    Resync,
+}
 /// Records read from the outbox at a time.
 const BATCH: usize = 1000;
 /// Tells a client to reconnect after this many milliseconds if the stream drops.
@@ -55,7 +68,7 @@ const RETRY_MS: u64 = 3000;
 pub struct Feed {
     db: Db,
     timing: Timing,
-    tx: broadcast::Sender<Arc<OutboxRecord>>,
+    tx: broadcast::Sender<Change>,
     /// True once the reader has found the outbox head: changes after it reach listeners.
     following: watch::Sender<bool>,
     closing: watch::Sender<bool>,
@@ -88,19 +101,46 @@ impl Feed {
     }
 
     /// Listens for changes, starting the reader on first use. Returns once changes committed
-    /// from now on are sure to be heard.
-    async fn listen(self: &Arc<Self>) -> broadcast::Receiver<Arc<OutboxRecord>> {
+    /// from now on are sure to be heard, or fails when the outbox cannot be read.
+    async fn listen(self: &Arc<Self>) -> Result<broadcast::Receiver<Change>, Error> {
         let rx = self.tx.subscribe();
         self.start.call_once(|| {
             tokio::spawn(Arc::clone(self).follow());
         });
         let mut following = self.following.subscribe();
         let mut closing = self.closing.subscribe();
-        tokio::select! {
-            _ = following.wait_for(|f| *f) => {}
-            _ = closing.wait_for(|c| *c) => {}
-        }
-        rx
+        let ready = async {
+            tokio::select! {
+                _ = following.wait_for(|f| *f) => {}
+                _ = closing.wait_for(|c| *c) => {}
+            }
+        };
+        tokio::time::timeout(LISTEN_TIMEOUT, ready)
+            .await
+            .map_err(|_| {
+                Error::Store(jobby_domain::ports::StoreError::Unavailable(
+                    "the queue stream cannot read the outbox".into(),
+                ))
+            })?;
+        Ok(rx)
+    }
+
+    /// Where to start: after the head, with the positions just below it that are not yet
+    /// visible (transactions in flight) treated as holes.
+    async fn start_tail(&self) -> Result<Tail, Error> {
+        self.db
+            .read(|r| {
+                Box::pin(async move {
+                    let head = r.outbox_head().await?;
+                    let low = head - START_WINDOW;
+                    let known = r
+                        .outbox_after(low, usize::try_from(START_WINDOW).unwrap_or(1000))
+                        .await?;
+                    Ok::<_, Error>((low, known.into_iter().map(|k| k.seq).collect::<Vec<_>>()))
+                })
+            })
+            .await
+            .map(|(low, known)| Tail::resume(low, known, self.timing.grace))
     }
 
     async fn follow(self: Arc<Self>) {
@@ -114,13 +154,9 @@ impl Feed {
                 _ = tick.tick() => {}
             }
             match &mut tail {
-                None => match self
-                    .db
-                    .read(|r| Box::pin(async move { Ok::<_, Error>(r.outbox_head().await?) }))
-                    .await
-                {
-                    Ok(head) => {
-                        tail = Some(Tail::after(head, self.timing.grace));
+                None => match self.start_tail().await {
+                    Ok(t) => {
+                        tail = Some(t);
                         self.following.send_replace(true);
                     }
                     Err(e) => {
@@ -137,9 +173,13 @@ impl Feed {
                         .await;
                     match read {
                         Ok(batch) => {
-                            for rec in t.take(batch, std::time::Instant::now()) {
-                                // No listeners is not an error: the record is simply unheard.
-                                let _ = self.tx.send(Arc::new(rec));
+                            let (records, gave_up) = t.take(batch, std::time::Instant::now());
+                            // No listeners is not an error: the change is simply unheard.
+                            for rec in records {
+                                let _ = self.tx.send(Change::Record(Arc::new(rec)));
+                            }
+                            if gave_up {
+                                let _ = self.tx.send(Change::Resync);
                             }
                         }
                         Err(e) => {
@@ -170,20 +210,40 @@ struct Listener {
     lineups: Arc<Lineups>,
     user: UserId,
     timing: Timing,
-    rx: broadcast::Receiver<Arc<OutboxRecord>>,
+    rx: broadcast::Receiver<Change>,
     closing: watch::Receiver<bool>,
+    /// Whether the caller may still listen (their token is not revoked or expired); asked
+    /// at every heartbeat.
+    allowed: Allowed,
     heartbeat: tokio::time::Interval,
     /// The event the seeker was last seen queued in.
     event: Option<EventId>,
     last_sent: String,
     last_read: Instant,
+    /// The next read.
     due: Option<Instant>,
+    /// A read at or after this instant is still owed: it sees a lineup younger than the
+    /// latest change to the seeker's event (see `lineups::MAX_AGE`).
+    fresh_after: Option<Instant>,
     done: bool,
 }
+
+/// Asks whether the stream's caller may still listen.
+pub type Allowed =
+    Box<dyn Fn() -> futures_util::future::BoxFuture<'static, bool> + Send + Sync + 'static>;
 
 impl Listener {
     fn schedule(&mut self, at: Instant) {
         self.due = Some(self.due.map_or(at, |d| d.min(at)));
+    }
+
+    /// A change to the seeker's event (not naming them): their place or the queue length
+    /// may have moved. Read once the lineups have caught up with it, and no more often
+    /// than `settle`.
+    fn owe_fresh_read(&mut self) {
+        let fresh = Instant::now() + MAX_AGE + Duration::from_millis(10);
+        self.fresh_after = Some(self.fresh_after.map_or(fresh, |f| f.max(fresh)));
+        self.schedule((self.last_read + self.timing.settle).max(fresh));
     }
 
     /// Waits for the next thing to send: a changed status, a heartbeat, or the closing event.
@@ -206,18 +266,20 @@ impl Listener {
                     }
                 }
                 got = self.rx.recv() => match got {
-                    Ok(rec) => {
+                    Ok(Change::Record(rec)) => {
                         if rec.event.users.contains(&self.user) {
+                            // Their own state comes from their entry, always current.
                             self.schedule(Instant::now());
-                        } else if rec.touches(self.user, self.event) {
-                            // Late enough that the lineup read then is younger than this
-                            // change (see `lineups::MAX_AGE`).
-                            let fresh = Instant::now() + MAX_AGE + Duration::from_millis(10);
-                            self.schedule((self.last_read + self.timing.settle).max(fresh));
+                        }
+                        if rec.touches(self.user, self.event) {
+                            self.owe_fresh_read();
                         }
                     }
                     // Missed some changes: whichever they were, read the status again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.schedule(Instant::now()),
+                    Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.schedule(Instant::now());
+                        self.owe_fresh_read();
+                    }
                     Err(broadcast::error::RecvError::Closed) => {
                         self.done = true;
                         return None;
@@ -226,6 +288,10 @@ impl Listener {
                 () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     self.due = None;
                     self.last_read = Instant::now();
+                    match self.fresh_after {
+                        Some(f) if f > self.last_read => self.schedule(f),
+                        _ => self.fresh_after = None,
+                    }
                     match read_status(&self.lineups, &self.db, self.user).await {
                         Ok(s) => {
                             self.event = s.event_id;
@@ -241,7 +307,13 @@ impl Listener {
                         }
                     }
                 }
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                _ = self.heartbeat.tick() => {
+                    if !(self.allowed)().await {
+                        self.done = true;
+                        return Some(frame("closing", r#"{"reason":"unauthorized"}"#));
+                    }
+                    return Some(Bytes::from_static(b": heartbeat\n\n"));
+                }
             }
         }
     }
@@ -249,15 +321,16 @@ impl Listener {
 
 /// Opens a stream of `user`'s queue status: the current status at once, then a fresh one
 /// on every change that alters it, a heartbeat comment while nothing changes, and a
-/// `closing` event when the server shuts down. Fails only if the first status cannot be
-/// read.
+/// `closing` event when the server shuts down or, at a heartbeat, when `allowed` says the
+/// caller may no longer listen. Fails if the outbox or the first status cannot be read.
 pub async fn status_stream(
     feed: &Arc<Feed>,
     db: Db,
     lineups: Arc<Lineups>,
     user: UserId,
+    allowed: Allowed,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + 'static, Error> {
-    let rx = feed.listen().await;
+    let rx = feed.listen().await?;
     let first = read_status(&lineups, &db, user).await?;
     let event = first.event_id;
     let last_sent = status_json(first);
@@ -274,11 +347,13 @@ pub async fn status_stream(
         timing,
         rx,
         closing: feed.closing.subscribe(),
+        allowed,
         heartbeat,
         event,
         last_sent,
         last_read: Instant::now(),
         due: None,
+        fresh_after: None,
         done: false,
     };
     let rest = futures_util::stream::unfold(listener, |mut l| async move {

@@ -693,10 +693,17 @@ async fn the_queue_stream_sends_the_status_at_once_on_every_change_and_closes_on
     )
     .await;
     assert_eq!(s, 200);
+    // The match at once (the seeker's own state is always current)…
     let s = next_status(&mut body).await;
     assert_eq!(s["status"], "matched", "{s}");
     assert_eq!(s["match_status"], "pending");
     assert!(s["match_id"].as_str().unwrap().starts_with("mtc_"));
+    // …and the queue length once the event's lineup has caught up: only c waits now.
+    let mut s = s;
+    while s["queue_length"] != 1 {
+        s = next_status(&mut body).await;
+        assert_eq!(s["status"], "matched", "{s}");
+    }
 
     // Nothing changes: heartbeats keep the connection alive.
     let beat = next_frame(&mut body).await.unwrap();
@@ -718,6 +725,57 @@ async fn the_queue_stream_sends_the_status_at_once_on_every_change_and_closes_on
             .await
             .unwrap()
             .starts_with("event: closing\n")
+    );
+    assert_eq!(next_frame(&mut body).await, None);
+}
+
+#[actix_web::test]
+async fn a_revoked_token_ends_its_stream_at_the_next_heartbeat() {
+    use jobby_http::feed::{Feed, Timing};
+    use std::time::Duration;
+    let mut st = state();
+    st.feed = Feed::new(
+        st.db.clone(),
+        Timing {
+            poll: Duration::from_millis(10),
+            heartbeat: Duration::from_millis(200),
+            settle: Duration::from_millis(50),
+            grace: Duration::from_millis(200),
+        },
+    );
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let listener = token(&st, &seeker, &[Scope::QueueRead]).await;
+    let admin = token(&st, &seeker, &[Scope::SettingsWrite]).await;
+    let (_, _, me) = send(&app, get("/api/v1/tokens/self", &listener)).await;
+    let id = me["id"].as_str().unwrap().to_owned();
+
+    let resp = test::call_service(&app, get("/api/v1/queue/stream", &listener).to_request()).await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    assert!(next_frame(&mut body).await.unwrap().contains("not_queued"));
+    assert_eq!(next_frame(&mut body).await.unwrap(), ": heartbeat\n\n");
+
+    let (s, _, b) = send(
+        &app,
+        TestRequest::delete()
+            .uri(&format!("/api/v1/api-tokens/{id}"))
+            .insert_header(bearer(&admin)),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    // Within the token cache's second, a heartbeat finds the token revoked.
+    let closing = loop {
+        let frame = next_frame(&mut body)
+            .await
+            .expect("closed without a closing event");
+        if frame != ": heartbeat\n\n" {
+            break frame;
+        }
+    };
+    assert_eq!(
+        closing,
+        "event: closing\ndata: {\"reason\":\"unauthorized\"}\n\n"
     );
     assert_eq!(next_frame(&mut body).await, None);
 }

@@ -113,14 +113,28 @@ impl Tail {
         }
     }
 
+    /// Starts after `low`, the records at `known` already accounted for (not handed out):
+    /// the positions between them that are not yet visible are holes, waited for like any
+    /// other. For a reader starting while transactions are in flight.
+    pub fn resume(low: i64, known: impl IntoIterator<Item = i64>, grace: Duration) -> Self {
+        Tail {
+            low,
+            seen: known.into_iter().filter(|&k| k > low).collect(),
+            hole_since: None,
+            grace,
+        }
+    }
+
     /// Read the next batch after this position.
     pub fn from(&self) -> i64 {
         self.low
     }
 
     /// Takes a batch read after [`Tail::from`] and returns the records not handed out
-    /// before, in order.
-    pub fn take(&mut self, batch: Vec<OutboxRecord>, now: Instant) -> Vec<OutboxRecord> {
+    /// before, in order, and whether a hole was given up (a record may have been missed:
+    /// readers should refresh whatever they derive from the records).
+    pub fn take(&mut self, batch: Vec<OutboxRecord>, now: Instant) -> (Vec<OutboxRecord>, bool) {
+        let mut gave_up = false;
         let fresh: Vec<OutboxRecord> = batch
             .into_iter()
             .filter(|r| r.seq > self.low && self.seen.insert(r.seq))
@@ -142,6 +156,7 @@ impl Tail {
                     // Given up: whatever commits there later is not handed out.
                     self.low = next - 1;
                     self.hole_since = None;
+                    gave_up = true;
                 }
                 _ => {
                     self.hole_since = Some((self.low + 1, now));
@@ -149,7 +164,7 @@ impl Tail {
                 }
             }
         }
-        fresh
+        (fresh, gave_up)
     }
 }
 
@@ -249,15 +264,24 @@ mod tests {
         let grace = Duration::from_secs(2);
         let mut tail = Tail::after(10, grace);
         // 11 is still being written when 12 and 13 commit.
-        assert_eq!(seqs(&tail.take(vec![rec(12), rec(13)], t0)), [12, 13]);
+        assert_eq!(seqs(&tail.take(vec![rec(12), rec(13)], t0).0), [12, 13]);
         assert_eq!(tail.from(), 10, "reading goes on from the hole");
         // The same rows come back on the next read; they are not handed out again.
         let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(seqs(&tail.take(vec![rec(12), rec(13)], t1)), [] as [i64; 0]);
+        assert_eq!(
+            seqs(&tail.take(vec![rec(12), rec(13)], t1).0),
+            [] as [i64; 0]
+        );
         // 11 commits: it is handed out, and the reader moves past everything.
-        assert_eq!(seqs(&tail.take(vec![rec(11), rec(12), rec(13)], t1)), [11]);
+        assert_eq!(
+            seqs(&tail.take(vec![rec(11), rec(12), rec(13)], t1).0),
+            [11]
+        );
         assert_eq!(tail.from(), 13);
-        assert_eq!(seqs(&tail.take(vec![rec(9), rec(13)], t1)), [] as [i64; 0]);
+        assert_eq!(
+            seqs(&tail.take(vec![rec(9), rec(13)], t1).0),
+            [] as [i64; 0]
+        );
     }
 
     #[test]
@@ -266,15 +290,34 @@ mod tests {
         let grace = Duration::from_secs(2);
         let mut tail = Tail::after(0, grace);
         // 1..=3 rolled back; 4 and 5 committed.
-        assert_eq!(seqs(&tail.take(vec![rec(4), rec(5)], t0)), [4, 5]);
+        let (first, gave_up) = tail.take(vec![rec(4), rec(5)], t0);
+        assert_eq!((seqs(&first), gave_up), (vec![4, 5], false));
         assert_eq!(tail.from(), 0);
-        tail.take(vec![rec(4), rec(5)], t0 + Duration::from_secs(1));
-        assert_eq!(tail.from(), 0, "still inside the grace");
-        tail.take(vec![rec(4), rec(5)], t0 + grace);
+        let (_, gave_up) = tail.take(vec![rec(4), rec(5)], t0 + Duration::from_secs(1));
+        assert_eq!((tail.from(), gave_up), (0, false), "still inside the grace");
+        let (_, gave_up) = tail.take(vec![rec(4), rec(5)], t0 + grace);
         assert_eq!(tail.from(), 5, "the whole hole is given up at once");
+        assert!(gave_up, "and readers are told");
         // A late commit into a given-up hole is not handed out.
-        assert_eq!(seqs(&tail.take(vec![rec(2), rec(6)], t0 + grace)), [6]);
+        assert_eq!(seqs(&tail.take(vec![rec(2), rec(6)], t0 + grace).0), [6]);
         assert_eq!(tail.from(), 6);
+    }
+
+    #[test]
+    fn a_resumed_tail_waits_for_what_was_in_flight_when_it_started() {
+        let t0 = Instant::now();
+        // At start 7 and 9 are visible below the head (9); 8 is still being written.
+        let mut tail = Tail::resume(5, [6, 7, 9], Duration::from_secs(2));
+        let (got, _) = tail.take(vec![rec(6), rec(7), rec(9), rec(10)], t0);
+        assert_eq!(
+            seqs(&got),
+            [10],
+            "what was visible at start is not handed out"
+        );
+        assert_eq!(tail.from(), 7);
+        let (got, _) = tail.take(vec![rec(8), rec(9), rec(10)], t0);
+        assert_eq!(seqs(&got), [8], "the one in flight is, once it commits");
+        assert_eq!(tail.from(), 10);
     }
 
     #[test]

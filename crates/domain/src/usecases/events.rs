@@ -10,7 +10,7 @@ use crate::model::matches::SeekerOutcome;
 use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::page::{Page, PageRequest, overfetch};
 use crate::ports::Repo;
-use crate::usecases::queue::{rematch, settle_seeker};
+use crate::usecases::queue::{rematch_recording, settle_seeker};
 
 /// An event with its interviewers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,12 +132,11 @@ pub async fn start(
         Ok(true) => {
             repo.update_event(&event).await?;
             repo.set_available(id, user, true, now).await?;
-            repo.append_outbox(&[
+            let started = vec![
                 DomainEvent::of_event(Kind::EventStarted, &event, now),
                 DomainEvent::availability(id, user, true, now),
-            ])
-            .await?;
-            rematch(repo, &event, now).await?;
+            ];
+            rematch_recording(repo, &event, now, started).await?;
         }
         Ok(false) => {}
         Err(_) => return Err(event_ended()),
@@ -211,10 +210,11 @@ pub async fn set_availability(
     };
     if seat.available != available {
         repo.set_available(id, user, available, now).await?;
-        repo.append_outbox(&[DomainEvent::availability(id, user, available, now)])
-            .await?;
+        let changed = vec![DomainEvent::availability(id, user, available, now)];
         if available {
-            rematch(repo, &event, now).await?;
+            rematch_recording(repo, &event, now, changed).await?;
+        } else {
+            repo.append_outbox(&changed).await?;
         }
     }
     view(repo, event).await

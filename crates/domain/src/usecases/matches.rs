@@ -13,7 +13,7 @@ use crate::model::page::{Page, PageRequest, overfetch};
 use crate::model::room::TicketRefusal;
 use crate::model::session::hash_secret;
 use crate::ports::{Db, JoinUrl, Repo, VideoError, VideoRooms};
-use crate::usecases::queue::{rematch, settle_seeker};
+use crate::usecases::queue::{rematch_recording, settle_seeker};
 
 fn refused(e: TransitionError) -> Error {
     match e {
@@ -103,8 +103,7 @@ pub async fn decline(
     let settled = settle_seeker(repo, &m, outcome, "declined", now).await?;
     let mut declined = DomainEvent::of_match(Kind::MatchDeclined, &m, now);
     declined.payload["reason"] = reason.into();
-    repo.append_outbox(&[declined, settled]).await?;
-    rematch(repo, &event, now).await?;
+    rematch_recording(repo, &event, now, vec![declined, settled]).await?;
     Ok(m)
 }
 
@@ -122,12 +121,8 @@ pub async fn complete(
     m.complete(now).map_err(refused)?;
     repo.update_match(&m).await?;
     let settled = settle_seeker(repo, &m, SeekerOutcome::Leaves, "completed", now).await?;
-    repo.append_outbox(&[
-        DomainEvent::of_match(Kind::MatchCompleted, &m, now),
-        settled,
-    ])
-    .await?;
-    rematch(repo, &event, now).await?;
+    let completed = DomainEvent::of_match(Kind::MatchCompleted, &m, now);
+    rematch_recording(repo, &event, now, vec![completed, settled]).await?;
     Ok(m)
 }
 
@@ -158,8 +153,7 @@ async fn expire_one(repo: &mut dyn Repo, due: Match, now: DateTime<Utc>) -> Resu
             now,
         ));
     }
-    repo.append_outbox(&out).await?;
-    rematch(repo, &event, now).await?;
+    rematch_recording(repo, &event, now, out).await?;
     Ok(true)
 }
 

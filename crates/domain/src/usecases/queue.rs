@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::model::event::{Event, EventStatus};
 use crate::model::ids::{EventId, UserId};
 use crate::model::matches::{Match, MatchStatus, SeekerOutcome};
-use crate::model::matching::{plan, seekers_needed};
+use crate::model::matching::{Pair, plan, seekers_needed};
 use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::queue::{EntryState, Lineup, QueueEntry, QueueStatus};
 use crate::ports::{Repo, StoreError};
@@ -26,32 +26,24 @@ pub async fn rematch(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<Vec<Match>, Error> {
-    if event.status != EventStatus::Live {
-        return Ok(vec![]);
-    }
-    let seats = repo.free_seats(event.id).await?;
-    if seats.is_empty() {
-        return Ok(vec![]);
-    }
-    let declined = repo.declined_pairs(event.id).await?;
-    let waiting = repo
-        .waiting(event.id, seekers_needed(seats.len(), declined.len()))
-        .await?;
-    let pairs = plan(&waiting, &seats, &declined);
-    if pairs.is_empty() {
-        return Ok(vec![]);
-    }
-    // Only the interviewers about to be seated are locked, so a join holds one account lock,
-    // not one per available seat. One taken meanwhile by another event's matching (they
-    // share interviewers) is skipped: its seeker keeps their place for the next round.
-    let wanted: Vec<UserId> = pairs.iter().map(|p| p.interviewer).collect();
-    let claimed = repo.claim_seats(event.id, &wanted).await?;
+    rematch_recording(repo, event, now, Vec::new()).await
+}
+
+/// [`rematch`], writing `out` (the change that led to it) to the outbox in one write with
+/// the matches' own events, last in the transaction.
+pub(crate) async fn rematch_recording(
+    repo: &mut dyn Repo,
+    event: &Event,
+    now: DateTime<Utc>,
+    mut out: Vec<DomainEvent>,
+) -> Result<Vec<Match>, Error> {
+    let pairs = if event.status == EventStatus::Live {
+        claimed_plan(repo, event).await?
+    } else {
+        vec![]
+    };
     let mut made = Vec::new();
-    let mut out = Vec::new();
-    for pair in pairs
-        .into_iter()
-        .filter(|p| claimed.contains(&p.interviewer))
-    {
+    for pair in pairs {
         let m = Match::new(event.id, pair.seeker, pair.interviewer, now);
         repo.insert_match(&m).await?;
         repo.set_entry_state(pair.seeker, EntryState::Matched(m.id))
@@ -59,8 +51,39 @@ pub async fn rematch(
         out.push(DomainEvent::of_match(Kind::MatchCreated, &m, now));
         made.push(m);
     }
-    repo.append_outbox(&out).await?;
+    if !out.is_empty() {
+        repo.append_outbox(&out).await?;
+    }
     Ok(made)
+}
+
+/// The pairs to make now, every interviewer in them locked for this transaction. Only the
+/// interviewers about to be seated are locked, so a join holds one account lock, not one
+/// per available seat.
+async fn claimed_plan(repo: &mut dyn Repo, event: &Event) -> Result<Vec<Pair>, Error> {
+    let mut seats = repo.free_seats(event.id).await?;
+    if seats.is_empty() {
+        return Ok(vec![]);
+    }
+    let declined = repo.declined_pairs(event.id).await?;
+    let waiting = repo
+        .waiting(event.id, seekers_needed(seats.len(), declined.len()))
+        .await?;
+    loop {
+        let pairs = plan(&waiting, &seats, &declined);
+        if pairs.is_empty() {
+            return Ok(pairs);
+        }
+        let wanted: Vec<UserId> = pairs.iter().map(|p| p.interviewer).collect();
+        let claimed = repo.claim_seats(event.id, &wanted).await?;
+        if claimed.len() == wanted.len() {
+            return Ok(pairs);
+        }
+        // Another event seated some of them meanwhile (an interviewer may serve several
+        // events): plan again without them, so no seeker is passed over while a seat is
+        // free. Each round drops at least one seat, so this ends.
+        seats.retain(|s| !wanted.contains(&s.interviewer) || claimed.contains(&s.interviewer));
+    }
 }
 
 /// What becomes of the seeker and the interviewer when a match ends: the seeker leaves the
@@ -160,15 +183,10 @@ pub async fn join(
         Err(StoreError::Conflict(_)) => return Err(already_in_queue()),
         Err(e) => return Err(e.into()),
     }
-    repo.append_outbox(&[DomainEvent::queue(
-        Kind::QueueJoined,
-        event_id,
-        seeker,
-        "joined",
-        now,
-    )])
-    .await?;
-    rematch(repo, &event, now).await?;
+    // The outbox is written once, last, so the change is visible to readers as soon as it
+    // commits (see `outbox::Tail`).
+    let joined = DomainEvent::queue(Kind::QueueJoined, event_id, seeker, "joined", now);
+    rematch_recording(repo, &event, now, vec![joined]).await?;
     Ok((status(repo, seeker).await?, true))
 }
 
@@ -213,7 +231,6 @@ pub async fn leave(
         "left",
         now,
     ));
-    repo.append_outbox(&out).await?;
-    rematch(repo, &event, now).await?;
+    rematch_recording(repo, &event, now, out).await?;
     status(repo, seeker).await
 }

@@ -2,6 +2,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use jobby_domain::model::ids::{EventId, MatchId};
 use jobby_domain::model::queue::QueueStatus;
+use jobby_domain::usecases::auth::{AuthError, Cached};
 use jobby_domain::usecases::queue;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -104,8 +105,10 @@ pub async fn queue_status(
 /// The caller's status as Server-Sent Events, so agents need not poll: an `event: status`
 /// with the status object at once, another whenever it changes (position, queue length,
 /// match), a `: heartbeat` comment every 15 seconds while nothing changes, and
-/// `event: closing` before the server shuts down. Reconnect on close; the first event
-/// always carries the current status, so nothing is missed.
+/// `event: closing` before the server shuts down (`{"reason":"shutdown"}`) or once the token
+/// is revoked or expired (`{"reason":"unauthorized"}`, noticed at the next heartbeat).
+/// Reconnect on close; the first event always carries the current status. The place and
+/// queue length follow changes within about a second.
 #[utoipa::path(
     tag = "queue",
     responses((
@@ -119,13 +122,40 @@ pub async fn queue_status(
 #[get("/queue/stream")]
 pub async fn queue_stream(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Authed(p): Authed,
 ) -> Result<HttpResponse, ApiError> {
+    // The token is asked about again at every heartbeat: a revoked or expired one ends the
+    // stream with `closing` (reason `unauthorized`).
+    let raw = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim().to_owned())
+        .unwrap_or_default();
+    let (auth, ip) = (state.auth.clone(), crate::mw::caller_ip(&req));
+    let allowed: feed::Allowed = Box::new(move || {
+        let (auth, raw) = (auth.clone(), raw.clone());
+        Box::pin(async move {
+            match auth.cached(&raw) {
+                Ok(Cached::Hit(_)) => true,
+                Ok(Cached::Refresh | Cached::Miss) => match auth.lookup(&raw, ip).await {
+                    Ok(_) => true,
+                    // The store not answering says nothing about the token.
+                    Err(AuthError::Store(_)) => true,
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            }
+        })
+    });
     let stream = feed::status_stream(
         &state.feed,
         state.db.clone(),
         state.lineups.clone(),
         p.user_id,
+        allowed,
     )
     .await?;
     Ok(HttpResponse::Ok()
