@@ -216,10 +216,12 @@ pub fn field(html: &str, marker: &str, end: char) -> String {
     html[start..].split(end).next().unwrap().to_owned()
 }
 
-/// A cookie-keeping client logged in through the login form, as a browser would be.
+/// A cookie-keeping client logged in through the login form, as a browser would be. It
+/// does not follow redirects, so tests see where the server sends the browser.
 pub async fn logged_in(server: &Server, email: &str, password: &str) -> reqwest::Client {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");
@@ -242,15 +244,12 @@ pub async fn logged_in(server: &Server, email: &str, password: &str) -> reqwest:
         .send()
         .await
         .unwrap();
-    assert!(
-        page.status().is_success(),
-        "login as {email}: {}",
-        page.status()
-    );
+    assert_eq!(page.status(), 303, "login as {email}");
     browser
 }
 
-/// Accepts a match from its page, as the human behind `browser`.
+/// Accepts a match from its page, as the human behind `browser`; returns the answer's
+/// status (303 back to the page when accepted).
 pub async fn accept_in_page(server: &Server, browser: &reqwest::Client, match_id: &str) -> u16 {
     let page = server.url(&format!("/account/matches/{match_id}"));
     let html = browser

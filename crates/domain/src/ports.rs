@@ -397,19 +397,21 @@ impl From<StoreError> for VideoError {
     }
 }
 
-/// Private video rooms for accepted matches.
+/// Private video rooms for accepted matches. Jobby itself admits people (a room link opens
+/// once, in its user's browser session, within 30 seconds); the provider then holds the call.
 #[async_trait]
 pub trait VideoRooms: Send + Sync {
     /// Creates the match's private room. Creating it again is harmless.
     async fn create_room(&self, m: &Match) -> Result<(), VideoError>;
-    /// A URL that lets `user` into the match's room: only them, only until
-    /// `now + 30 s`, only once.
-    async fn join_url(
+    /// Where a person Jobby has just admitted goes to be in the room: a provider URL that
+    /// lets only `user` join, until `now + 30 s`, or `None` when Jobby's own room page is
+    /// the room.
+    async fn enter(
         &self,
         m: &Match,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<JoinUrl, VideoError>;
+    ) -> Result<Option<String>, VideoError>;
 }
 
 /// Which bucket a request is counted in.

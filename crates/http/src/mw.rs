@@ -723,7 +723,7 @@ mod tests {
             public_url: "http://x".into(),
             trusted_proxies: vec![],
         };
-        let video = jobby_local::LocalRooms::new(db.clone(), "http://x");
+        let video = jobby_local::LocalRooms::new();
         let state = AppState::new(
             db,
             Arc::new(Unreachable),

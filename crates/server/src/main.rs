@@ -106,7 +106,7 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
             daily.timeout = Duration::from_millis(args.daily_timeout_ms);
             jobby_daily::DailyRooms::new(daily)?
         }
-        _ => jobby_local::LocalRooms::new(db.clone(), &public_url),
+        _ => jobby_local::LocalRooms::new(),
     };
     let state = jobby_http::AppState::new(
         db.clone(),

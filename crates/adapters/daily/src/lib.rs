@@ -1,8 +1,9 @@
 //! Video rooms on Daily.co. When both humans accept, the match gets a private room that
-//! ejects everyone after the interview's cap (`eject_after_elapsed`) and holds two people;
-//! each join URL carries a fresh meeting token for that room and that user that expires 30
-//! seconds after issue (`exp`). `eject_at_token_exp` is never set: the token bounds joining,
-//! not staying.
+//! ejects everyone after the interview's cap (`eject_after_elapsed`) and holds two people.
+//! Jobby's own room link admits a person (once, in their session, within 30 seconds); only
+//! then is a meeting token minted for that room and that user, expiring 30 seconds later
+//! (`exp`), and the browser sent on to Daily with it. `eject_at_token_exp` is never set: the
+//! token bounds joining, not staying.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobby_domain::model::ids::UserId;
 use jobby_domain::model::matches::{INTERVIEW_MAX_SECONDS, Match, room_url_lifetime};
-use jobby_domain::ports::{JoinUrl, VideoError, VideoRooms};
+use jobby_domain::ports::{VideoError, VideoRooms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -154,12 +155,12 @@ impl VideoRooms for DailyRooms {
         }
     }
 
-    async fn join_url(
+    async fn enter(
         &self,
         m: &Match,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<JoinUrl, VideoError> {
+    ) -> Result<Option<String>, VideoError> {
         let name = m.room_name.clone().unwrap_or_else(|| m.room_name());
         let expires_at = now + room_url_lifetime();
         let token = json!({
@@ -181,9 +182,6 @@ impl VideoRooms for DailyRooms {
                 .map_err(|r| Self::refused("look the room up", r))?,
             "a room lookup",
         )?;
-        Ok(JoinUrl {
-            url: format!("{}?t={}", room.url, token.token),
-            expires_at,
-        })
+        Ok(Some(format!("{}?t={}", room.url, token.token)))
     }
 }

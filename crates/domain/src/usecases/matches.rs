@@ -7,11 +7,13 @@ use crate::error::Error;
 use crate::model::event::Event;
 use crate::model::fields::{FieldErrors, check_text};
 use crate::model::ids::{MatchId, UserId};
-use crate::model::matches::{Match, MatchStatus, SeekerOutcome, Side, TransitionError};
+use crate::model::matches::{
+    Match, MatchStatus, SeekerOutcome, Side, TransitionError, room_url_lifetime,
+};
 use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::page::{Page, PageRequest, overfetch};
-use crate::model::room::TicketRefusal;
-use crate::model::session::hash_secret;
+use crate::model::room::{RoomTicket, TicketRefusal};
+use crate::model::session::{hash_secret, random_secret};
 use crate::ports::{Db, JoinUrl, Repo, VideoError, VideoRooms};
 use crate::usecases::queue::{rematch_recording, settle_seeker};
 
@@ -225,11 +227,13 @@ async fn ensure_room(db: &Db, video: &dyn VideoRooms, m: &Match) -> Result<(), R
     Ok(())
 }
 
-/// A join URL for a participant of a match both have accepted: only for them, for 30
-/// seconds, once.
+/// A room link for a participant of a match both have accepted: `{base_url}/rooms/{secret}`,
+/// which opens the room once, only in that user's browser session, within 30 seconds. Only
+/// the secret's hash is stored.
 pub async fn room_url(
     db: &Db,
     video: &dyn VideoRooms,
+    base_url: &str,
     user: UserId,
     id: MatchId,
     now: DateTime<Utc>,
@@ -246,7 +250,27 @@ pub async fn room_url(
         })
         .await?;
     ensure_room(db, video, &m).await?;
-    Ok(video.join_url(&m, user, now).await?)
+    let secret = random_secret();
+    let ticket = RoomTicket {
+        match_id: m.id,
+        user_id: user,
+        issued_at: now,
+        expires_at: now + room_url_lifetime(),
+        used_at: None,
+    };
+    let hash = hash_secret(&secret);
+    db.transaction(move |r| {
+        Box::pin(async move {
+            r.insert_room_ticket(&hash, &ticket)
+                .await
+                .map_err(Error::from)
+        })
+    })
+    .await?;
+    Ok(JoinUrl {
+        url: format!("{}/rooms/{secret}", base_url.trim_end_matches('/')),
+        expires_at: ticket.expires_at,
+    })
 }
 
 /// Why a room link does not open the room.

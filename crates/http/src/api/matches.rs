@@ -295,15 +295,22 @@ pub async fn interview_room_url(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<MatchId>(&id)?;
-    let url = matches::room_url(&state.db, &*state.video, p.user_id, id, state.clock.now())
-        .await
-        .map_err(|e| match e {
-            RoomUrlError::Refused(e) => ApiError::from(e),
-            RoomUrlError::Video(e) => {
-                tracing::warn!(error = %e, match_id = %id, "video rooms failed");
-                ApiError::unavailable("The video provider")
-            }
-        })?;
+    let url = matches::room_url(
+        &state.db,
+        &*state.video,
+        &state.config.public_url,
+        p.user_id,
+        id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        RoomUrlError::Refused(e) => ApiError::from(e),
+        RoomUrlError::Video(e) => {
+            tracing::warn!(error = %e, match_id = %id, "video rooms failed");
+            ApiError::unavailable("The video provider")
+        }
+    })?;
     Ok(HttpResponse::Ok().json(RoomUrl {
         url: url.url,
         expires_at: url.expires_at,

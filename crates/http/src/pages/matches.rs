@@ -1,7 +1,7 @@
 //! `/account/matches/{id}`: the match, with Accept and Decline for the human it concerns;
 //! `/rooms/{secret}`: the local interview room, opened by a one-time, 30-second link.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use jobby_domain::Error;
 use jobby_domain::model::ids::MatchId;
@@ -204,14 +204,29 @@ async fn room(
         })
         .await;
     match opened {
-        Ok(Ok(m)) => page(
-            StatusCode::OK,
-            "Interview room",
-            &format!(
-                "<h1 id=\"room\">Interview room</h1><p>You are in the room of match <code>{}</code>. This link has now been used; ask for a new one to come back.</p>",
-                m.id
+        // Admitted: on to the provider's room, or this page is the room.
+        Ok(Ok(m)) => match state.video.enter(&m, uid, now).await {
+            Ok(Some(url)) => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, url))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish(),
+            Ok(None) => page(
+                StatusCode::OK,
+                "Interview room",
+                &format!(
+                    "<h1 id=\"room\">Interview room</h1><p>You are in the room of match <code>{}</code>. This link has now been used; ask for a new one to come back.</p>",
+                    m.id
+                ),
             ),
-        ),
+            Err(e) => {
+                tracing::warn!(error = %e, match_id = %m.id, "video rooms failed");
+                page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Room unavailable",
+                    "<h1>The video service is not answering</h1><p>This link has been used; ask for a new one and try again in a moment.</p>",
+                )
+            }
+        },
         Ok(Err(RoomError::Store(e))) | Err(Error::Store(e)) => {
             tracing::error!(error = %e, "opening a room failed");
             server_error()

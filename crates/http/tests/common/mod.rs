@@ -33,7 +33,7 @@ pub fn state_with(config: HttpConfig) -> AppState {
         FrozenClock(chrono::Utc::now()),
     )));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let video = jobby_local::LocalRooms::new(db.clone(), &config.public_url);
+    let video = jobby_local::LocalRooms::new();
     AppState::new(
         db,
         limiter,
