@@ -322,6 +322,94 @@ mod contract {
         None => return,
     });
 
+    /// Two live events share an interviewer. While another event's matching holds that
+    /// interviewer (locked, seated, not yet committed), a join here plans them first, finds
+    /// them taken when the claim is granted, and plans again: the seeker gets the other free
+    /// seat instead of waiting beside it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_seat_taken_by_another_event_mid_plan_is_replaced_not_skipped() {
+        use std::time::Duration;
+
+        use diesel::sql_types::Uuid as SqlUuid;
+        use diesel::{QueryableByName, sql_query};
+        use diesel_async::{
+            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+        };
+        use jobby_domain::model::ids::{EventId, UserId};
+        use jobby_domain::model::queue::QueueState;
+        use jobby_domain::ports::Db;
+        use jobby_domain::usecases::queue;
+
+        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
+            return;
+        };
+        let db = Db::new(Arc::new(crate::connect(&url, 4).await.unwrap()));
+        let [o1, o2, shared, other, s1, s2] = [(); 6].map(|()| UserId::new().uuid());
+        let [e1, e2] = [(); 2].map(|()| EventId::new().uuid());
+        let mut admin = AsyncPgConnection::establish(&url).await.unwrap();
+        admin
+            .batch_execute(&format!(
+                "INSERT INTO users (id, email, account_type, password_hash) VALUES \
+                   ('{o1}', 'o1@x.dev', 'recruiter', 'x'), ('{o2}', 'o2@x.dev', 'recruiter', 'x'), \
+                   ('{shared}', 'i@x.dev', 'recruiter', 'x'), ('{other}', 'j@x.dev', 'recruiter', 'x'), \
+                   ('{s1}', 's1@x.dev', 'seeker', 'x'), ('{s2}', 's2@x.dev', 'seeker', 'x'); \
+                 INSERT INTO events (id, owner_id, title, status, created_at) VALUES \
+                   ('{e1}', '{o1}', 'E1', 'live', now()), ('{e2}', '{o2}', 'E2', 'live', now()); \
+                 INSERT INTO event_interviewers (event_id, user_id, available, idle_since) VALUES \
+                   ('{e1}', '{shared}', true, now() - interval '2 hours'), \
+                   ('{e1}', '{other}', true, now() - interval '1 hour'), \
+                   ('{e2}', '{shared}', true, now());"
+            ))
+            .await
+            .unwrap();
+        // Event 2's matching, mid-transaction: the shared interviewer locked and seated.
+        let mut e2_tx = AsyncPgConnection::establish(&url).await.unwrap();
+        e2_tx
+            .batch_execute(&format!(
+                "BEGIN; \
+                 SELECT id FROM users WHERE id = '{shared}' FOR NO KEY UPDATE; \
+                 INSERT INTO matches (id, event_id, seeker_id, interviewer_id, status, created_at, expires_at) \
+                   VALUES (gen_random_uuid(), '{e2}', '{s2}', '{shared}', 'pending', now(), now() + interval '1 minute');"
+            ))
+            .await
+            .unwrap();
+        let (seeker, event) = (UserId::from_uuid(s1), EventId::from_uuid(e1));
+        let join = tokio::spawn(async move {
+            db.transaction(move |r| {
+                Box::pin(async move { queue::join(r, seeker, event, chrono::Utc::now()).await })
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !join.is_finished(),
+            "the join waits for the shared interviewer's lock"
+        );
+        e2_tx.batch_execute("COMMIT").await.unwrap();
+        let (status, _) = tokio::time::timeout(Duration::from_secs(10), join)
+            .await
+            .expect("the join finishes")
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.status, QueueState::Matched, "{status:?}");
+
+        #[derive(QueryableByName)]
+        struct Seat {
+            #[diesel(sql_type = SqlUuid)]
+            interviewer_id: uuid::Uuid,
+        }
+        let seats: Vec<Seat> = sql_query("SELECT interviewer_id FROM matches WHERE seeker_id = $1")
+            .bind::<SqlUuid, _>(s1)
+            .load(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(seats.len(), 1);
+        assert_eq!(
+            seats[0].interviewer_id, other,
+            "seated with the free interviewer"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrations_run_twice_concurrently_and_revert() {
         use diesel_migrations::MigrationHarness;
