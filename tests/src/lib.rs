@@ -270,3 +270,32 @@ pub async fn accept_in_page(server: &Server, browser: &reqwest::Client, match_id
         .status()
         .as_u16()
 }
+
+/// Sends a request with a bearer token (and a JSON body); returns the status and the JSON
+/// answer (null when there is none).
+pub async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client().request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Fresh services for the test, or returns from it (skipped, loudly) when they are missing
+/// and not required.
+#[macro_export]
+macro_rules! services_or_skip {
+    () => {
+        match $crate::services().await {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}

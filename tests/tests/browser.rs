@@ -4,22 +4,8 @@
 
 use fantoccini::Locator;
 use jobby_tests::browser::{Chrome, element, eventually, log_in, wait_for_status};
-use jobby_tests::{Services, account_with_token, client, jobby, services, spawn};
+use jobby_tests::{Services, account_with_token, call, client, jobby, services, spawn};
 use serde_json::{Value, json};
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
 
 const PASSWORD: &str = "a long password";
 

@@ -6,34 +6,11 @@
 use std::time::Duration;
 
 use jobby_tests::{
-    Services, accept_in_page, account_with_token, client, jobby, logged_in, services, spawn,
+    Services, accept_in_page, account_with_token, call, jobby, logged_in, services_or_skip, spawn,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-macro_rules! services_or_skip {
-    () => {
-        match services().await {
-            Some(s) => s,
-            None => return,
-        }
-    };
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn daily_rooms_open_through_jobbys_one_time_link_and_failures_answer_503() {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use jobby_tests::{Services, account_with_token, client, field, jobby, services, spawn};
+use jobby_tests::{Services, account_with_token, client, field, jobby, services_or_skip, spawn};
 use serde_json::{Value, json};
 
 async fn get(url: &str, token: &str) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -15,15 +15,6 @@ async fn get(url: &str, token: &str) -> (u16, reqwest::header::HeaderMap, Value)
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     (status, headers, r.json().await.unwrap_or(Value::Null))
-}
-
-macro_rules! services_or_skip {
-    () => {
-        match services().await {
-            Some(s) => s,
-            None => return,
-        }
-    };
 }
 
 #[tokio::test]

@@ -3,32 +3,8 @@
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
-use jobby_tests::{Services, account_with_token, client, services, spawn};
+use jobby_tests::{Services, account_with_token, call, client, services_or_skip, spawn};
 use serde_json::{Value, json};
-
-macro_rules! services_or_skip {
-    () => {
-        match services().await {
-            Some(s) => s,
-            None => return,
-        }
-    };
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 const RECRUITER: &str = "events:read,events:write,matches:read,matches:write";
 const SEEKER: &str = "queue:read,queue:write,matches:read,matches:write";

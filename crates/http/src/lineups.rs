@@ -7,7 +7,8 @@
 //! the lineup (they joined since) has their place counted exactly.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jobby_domain::error::Error;
@@ -18,18 +19,51 @@ use jobby_domain::usecases::queue;
 
 /// How stale a lineup may be.
 pub const MAX_AGE: Duration = Duration::from_millis(250);
+/// A lineup this old is read again in the background while it is still served, so status
+/// reads seldom wait for one.
+const REFRESH_AFTER: Duration = Duration::from_millis(150);
 /// Events whose lineups are kept; beyond this the oldest are forgotten.
 const EVENTS_KEPT: usize = 1024;
 
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Lineup>)>>>;
+#[derive(Default)]
+struct Slot {
+    current: RwLock<Option<(Instant, Arc<Lineup>)>>,
+    /// One foreground read at a time; the others wait for it.
+    reading: tokio::sync::Mutex<()>,
+    refreshing: AtomicBool,
+}
+
+impl Slot {
+    fn fresh(&self) -> Option<(Duration, Arc<Lineup>)> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        current
+            .as_ref()
+            .map(|(read_at, l)| (read_at.elapsed(), l.clone()))
+            .filter(|(age, _)| *age < MAX_AGE)
+    }
+
+    /// Reads the lineup and keeps it unless a newer one arrived meanwhile.
+    async fn read(&self, db: &Db, event: EventId) -> Result<Arc<Lineup>, Error> {
+        let read_at = Instant::now();
+        let lineup = Arc::new(
+            db.read(move |r| Box::pin(async move { queue::lineup(r, event).await }))
+                .await?,
+        );
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_none_or(|(t, _)| *t < read_at) {
+            *current = Some((read_at, lineup.clone()));
+        }
+        Ok(lineup)
+    }
+}
 
 #[derive(Default)]
 pub struct Lineups {
-    slots: Mutex<HashMap<EventId, (Instant, Slot)>>,
+    slots: Mutex<HashMap<EventId, (Instant, Arc<Slot>)>>,
 }
 
 impl Lineups {
-    fn slot(&self, event: EventId) -> Slot {
+    fn slot(&self, event: EventId) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if slots.len() >= EVENTS_KEPT && !slots.contains_key(&event) {
@@ -40,28 +74,31 @@ impl Lineups {
                 slots.remove(e);
             }
         }
-        let entry = slots.entry(event).or_insert_with(|| (now, Slot::default()));
+        let entry = slots.entry(event).or_insert_with(|| (now, Arc::default()));
         entry.0 = now;
         entry.1.clone()
     }
 
-    /// The event's lineup, read again when older than [`MAX_AGE`]. Concurrent callers wait
-    /// for one read instead of each reading.
+    /// The event's lineup, never older than [`MAX_AGE`].
     pub async fn get(&self, db: &Db, event: EventId) -> Result<Arc<Lineup>, Error> {
         let slot = self.slot(event);
-        let mut held = slot.lock().await;
-        if let Some((read_at, lineup)) = held.as_ref()
-            && read_at.elapsed() < MAX_AGE
-        {
-            return Ok(lineup.clone());
+        if let Some((age, lineup)) = slot.fresh() {
+            if age >= REFRESH_AFTER && !slot.refreshing.swap(true, Ordering::AcqRel) {
+                let (slot, db) = (slot.clone(), db.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = slot.read(&db, event).await {
+                        tracing::warn!(error = %e, "reading a queue lineup failed");
+                    }
+                    slot.refreshing.store(false, Ordering::Release);
+                });
+            }
+            return Ok(lineup);
         }
-        let read_at = Instant::now();
-        let lineup = Arc::new(
-            db.read(move |r| Box::pin(async move { queue::lineup(r, event).await }))
-                .await?,
-        );
-        *held = Some((read_at, lineup.clone()));
-        Ok(lineup)
+        let _one_reader = slot.reading.lock().await;
+        if let Some((_, lineup)) = slot.fresh() {
+            return Ok(lineup);
+        }
+        slot.read(db, event).await
     }
 
     /// The seeker's status: their own entry from the store, their place from the lineup.
