@@ -309,8 +309,10 @@ async fn main() -> Fallible<()> {
             let mut status = b;
             let mut polls = 0usize;
             while status["status"] != "matched" {
+                // Not matched at once (the seats were all taken): wait as a client would,
+                // asking every second (the API asks for no more than every 5).
                 polls += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 status = call(
                     &c.http,
                     reqwest::Method::GET,
