@@ -3,6 +3,7 @@
 //! `GET /queue/stream` listens, re-reads its seeker's status when a change touches it, and
 //! sends the status when it differs from the last one sent.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt};
 use jobby_domain::error::Error;
-use jobby_domain::model::ids::{EventId, UserId};
+use jobby_domain::model::ids::{EventId, TokenId, UserId};
 use jobby_domain::model::outbox::{OutboxRecord, Tail};
 use jobby_domain::model::queue::QueueStatus;
 use jobby_domain::ports::Db;
@@ -52,6 +53,8 @@ const BACKLOG: usize = 4096;
 const START_WINDOW: i64 = 1000;
 /// A stream that cannot start following the outbox within this is refused (503).
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Open streams per token in one process; one more is refused until one closes.
+pub const STREAMS_PER_TOKEN: usize = 5;
 
 /// What the reader broadcasts.
 #[derive(Clone, Debug)]
@@ -73,6 +76,26 @@ pub struct Feed {
     following: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     start: Once,
+    /// Open streams by token.
+    open: std::sync::Mutex<HashMap<TokenId, usize>>,
+}
+
+/// A place among a token's open streams, given back when the stream ends.
+pub struct StreamSlot {
+    feed: Arc<Feed>,
+    token: TokenId,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.feed.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
 }
 
 impl Feed {
@@ -84,6 +107,22 @@ impl Feed {
             following: watch::channel(false).0,
             closing: watch::channel(false).0,
             start: Once::new(),
+            open: std::sync::Mutex::default(),
+        })
+    }
+
+    /// A place for one more stream of this token, or `None` when it has
+    /// [`STREAMS_PER_TOKEN`] open here already.
+    pub fn admit(self: &Arc<Self>, token: TokenId) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(token).or_insert(0);
+        if *n >= STREAMS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            feed: Arc::clone(self),
+            token,
         })
     }
 
@@ -215,6 +254,8 @@ struct Listener {
     /// Whether the caller may still listen (their token is not revoked or expired); asked
     /// at every heartbeat.
     allowed: Allowed,
+    /// Held while the stream is open.
+    _slot: StreamSlot,
     heartbeat: tokio::time::Interval,
     /// The event the seeker was last seen queued in.
     event: Option<EventId>,
@@ -329,6 +370,7 @@ pub async fn status_stream(
     lineups: Arc<Lineups>,
     user: UserId,
     allowed: Allowed,
+    slot: StreamSlot,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + 'static, Error> {
     let rx = feed.listen().await?;
     let first = read_status(&lineups, &db, user).await?;
@@ -348,6 +390,7 @@ pub async fn status_stream(
         rx,
         closing: feed.closing.subscribe(),
         allowed,
+        _slot: slot,
         heartbeat,
         event,
         last_sent,

@@ -779,3 +779,30 @@ async fn a_revoked_token_ends_its_stream_at_the_next_heartbeat() {
     );
     assert_eq!(next_frame(&mut body).await, None);
 }
+
+#[actix_web::test]
+async fn a_token_holds_at_most_five_streams_at_once() {
+    let st = state();
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let t = token(&st, &seeker, &[Scope::QueueRead]).await;
+    let other = token(&st, &seeker, &[Scope::QueueRead]).await;
+    let mut open = vec![];
+    for _ in 0..jobby_http::feed::STREAMS_PER_TOKEN {
+        let resp = test::call_service(&app, get("/api/v1/queue/stream", &t).to_request()).await;
+        assert_eq!(resp.status(), 200);
+        open.push(resp.into_body());
+    }
+    let (s, h, b) = send(&app, get("/api/v1/queue/stream", &t)).await;
+    assert_eq!(s, 429, "{b}");
+    assert_envelope(&b, "RATE_LIMITED");
+    assert_eq!(h["retry-after"], "5");
+    assert_limit_headers(&h);
+    // Another token of the same person is counted on its own.
+    let resp = test::call_service(&app, get("/api/v1/queue/stream", &other).to_request()).await;
+    assert_eq!(resp.status(), 200);
+    // A stream that ends gives its place back.
+    drop(open.pop());
+    let resp = test::call_service(&app, get("/api/v1/queue/stream", &t).to_request()).await;
+    assert_eq!(resp.status(), 200);
+}

@@ -1,10 +1,11 @@
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use jobby_domain::model::ids::{EventId, MatchId};
 use jobby_domain::model::queue::QueueStatus;
 use jobby_domain::usecases::auth::{AuthError, Cached};
 use jobby_domain::usecases::queue;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::mutate::{Reply, mutate};
@@ -108,7 +109,8 @@ pub async fn queue_status(
 /// `event: closing` before the server shuts down (`{"reason":"shutdown"}`) or once the token
 /// is revoked or expired (`{"reason":"unauthorized"}`, noticed at the next heartbeat).
 /// Reconnect on close; the first event always carries the current status. The place and
-/// queue length follow changes within about a second.
+/// queue length follow changes within about a second. A token may hold 5 streams open at
+/// once (per server process); one more is refused with 429 until one closes.
 #[utoipa::path(
     tag = "queue",
     responses((
@@ -117,6 +119,10 @@ pub async fn queue_status(
         content_type = "text/event-stream",
         body = String,
         example = "retry: 3000\nevent: status\ndata: {\"status\":\"waiting\",\"event_id\":\"evt_…\",\"position\":3,\"queue_length\":7,\"match_id\":null,\"match_status\":null,\"poll_interval_seconds\":5}\n\n"
+    ), (
+        status = 429,
+        description = "RATE_LIMITED: the token already has 5 streams open",
+        body = super::ErrorBody
     ))
 )]
 #[get("/queue/stream")]
@@ -125,6 +131,18 @@ pub async fn queue_stream(
     req: HttpRequest,
     Authed(p): Authed,
 ) -> Result<HttpResponse, ApiError> {
+    let slot = state.feed.admit(p.token_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!(
+                "This token already has {} queue streams open; close one first.",
+                feed::STREAMS_PER_TOKEN
+            ),
+        )
+        .with_details(json!({ "open_streams": feed::STREAMS_PER_TOKEN }))
+        .with_header(header::RETRY_AFTER, "5")
+    })?;
     // The token is asked about again at every heartbeat: a revoked or expired one ends the
     // stream with `closing` (reason `unauthorized`).
     let raw = req
@@ -156,6 +174,7 @@ pub async fn queue_stream(
         state.lineups.clone(),
         p.user_id,
         allowed,
+        slot,
     )
     .await?;
     Ok(HttpResponse::Ok()
