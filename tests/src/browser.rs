@@ -14,16 +14,25 @@ use crate::services_required;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// A running chromedriver, stopped on drop.
+/// A running chromedriver, stopped on drop with every browser it started, also when the
+/// test failed before closing its windows.
 pub struct Chrome {
     driver: Child,
     url: String,
+    /// Every window's profile lives below this folder, which names its browser processes.
+    profiles: std::path::PathBuf,
+    windows: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for Chrome {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.profiles.as_os_str())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.profiles);
     }
 }
 
@@ -54,6 +63,9 @@ impl Chrome {
         let chrome = Chrome {
             driver,
             url: format!("http://127.0.0.1:{port}"),
+            profiles: std::env::temp_dir()
+                .join(format!("jobby-chrome-{}-{port}", std::process::id())),
+            windows: std::sync::atomic::AtomicUsize::new(0),
         };
         let status = format!("{}/status", chrome.url);
         for _ in 0..100 {
@@ -69,6 +81,10 @@ impl Chrome {
 
     /// A new headless browser with a fresh profile.
     pub async fn window(&self) -> Client {
+        let n = self
+            .windows
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile = self.profiles.join(n.to_string());
         let caps = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -77,6 +93,7 @@ impl Chrome {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--window-size=1024,768",
+                    format!("--user-data-dir={}", profile.display()),
                 ],
             }
         });
