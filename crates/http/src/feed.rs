@@ -126,17 +126,9 @@ impl Feed {
         })
     }
 
-    pub fn timing(&self) -> Timing {
-        self.timing
-    }
-
     /// Ends every open stream with a `closing` event and stops reading. For shutdown.
     pub fn close(&self) {
         self.closing.send_replace(true);
-    }
-
-    pub fn is_closed(&self) -> bool {
-        *self.closing.borrow()
     }
 
     /// Listens for changes, starting the reader on first use. Returns once changes committed
@@ -239,10 +231,6 @@ fn status_json(s: QueueStatus) -> String {
     serde_json::to_string(&QueueStatusBody::from(s)).unwrap_or_else(|_| "{}".into())
 }
 
-async fn read_status(lineups: &Lineups, db: &Db, user: UserId) -> Result<QueueStatus, Error> {
-    lineups.status(db, user).await
-}
-
 /// One open stream: what it last sent and when it next re-reads.
 struct Listener {
     db: Db,
@@ -333,7 +321,7 @@ impl Listener {
                         Some(f) if f > self.last_read => self.schedule(f),
                         _ => self.fresh_after = None,
                     }
-                    match read_status(&self.lineups, &self.db, self.user).await {
+                    match self.lineups.status(&self.db, self.user).await {
                         Ok(s) => {
                             self.event = s.event_id;
                             let json = status_json(s);
@@ -373,7 +361,7 @@ pub async fn status_stream(
     slot: StreamSlot,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + 'static, Error> {
     let rx = feed.listen().await?;
-    let first = read_status(&lineups, &db, user).await?;
+    let first = lineups.status(&db, user).await?;
     let event = first.event_id;
     let last_sent = status_json(first);
     let opening = Bytes::from(format!(

@@ -44,6 +44,12 @@ pub struct ClientIp(pub IpAddr);
 #[derive(Clone, Debug)]
 pub struct RoutePattern(pub Option<String>);
 
+/// The token of an `Authorization: Bearer <token>` value.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The caller's address as `observe` resolved it (trusted-proxy rule applied).
 pub fn caller_ip(req: &HttpRequest) -> IpAddr {
     req.extensions()
@@ -425,10 +431,7 @@ async fn gate(
             return Err(count_failed_auth(state, ip, err).await);
         }
         Some(value) => {
-            let raw = value.to_str().ok().and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
+            let raw = value.to_str().ok().and_then(bearer_token);
             let Some(raw) = raw else {
                 let err =
                     ApiError::unauthenticated("The Authorization header must be `Bearer <token>`.");

@@ -796,6 +796,7 @@ async fn a_token_holds_at_most_five_streams_at_once() {
     let (s, h, b) = send(&app, get("/api/v1/queue/stream", &t)).await;
     assert_eq!(s, 429, "{b}");
     assert_envelope(&b, "RATE_LIMITED");
+    assert_eq!(b["details"], json!({"limit": 5, "retry_after_seconds": 5}));
     assert_eq!(h["retry-after"], "5");
     assert_limit_headers(&h);
     // Another token of the same person is counted on its own.

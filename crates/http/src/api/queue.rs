@@ -2,7 +2,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use jobby_domain::model::ids::{EventId, MatchId};
 use jobby_domain::model::queue::QueueStatus;
-use jobby_domain::usecases::auth::{AuthError, Cached};
+use jobby_domain::usecases::auth::AuthError;
 use jobby_domain::usecases::queue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -140,7 +140,7 @@ pub async fn queue_stream(
                 feed::STREAMS_PER_TOKEN
             ),
         )
-        .with_details(json!({ "open_streams": feed::STREAMS_PER_TOKEN }))
+        .with_details(json!({ "limit": feed::STREAMS_PER_TOKEN, "retry_after_seconds": 5 }))
         .with_header(header::RETRY_AFTER, "5")
     })?;
     // The token is asked about again at every heartbeat: a revoked or expired one ends the
@@ -149,23 +149,18 @@ pub async fn queue_stream(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, t)| t.trim().to_owned())
-        .unwrap_or_default();
+        .and_then(crate::mw::bearer_token)
+        .unwrap_or_default()
+        .to_owned();
     let (auth, ip) = (state.auth.clone(), crate::mw::caller_ip(&req));
     let allowed: feed::Allowed = Box::new(move || {
         let (auth, raw) = (auth.clone(), raw.clone());
         Box::pin(async move {
-            match auth.cached(&raw) {
-                Ok(Cached::Hit(_)) => true,
-                Ok(Cached::Refresh | Cached::Miss) => match auth.lookup(&raw, ip).await {
-                    Ok(_) => true,
-                    // The store not answering says nothing about the token.
-                    Err(AuthError::Store(_)) => true,
-                    Err(_) => false,
-                },
-                Err(_) => false,
-            }
+            // The store not answering says nothing about the token.
+            !matches!(
+                auth.authenticate(&raw, ip).await,
+                Err(AuthError::Malformed | AuthError::Invalid)
+            )
         })
     });
     let stream = feed::status_stream(
