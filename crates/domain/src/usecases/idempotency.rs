@@ -2,13 +2,16 @@
 //! run the operation in a transaction, and save its response in that same transaction, so
 //! the effect and the saved response commit together or not at all.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::model::idempotency::{
     Claim, Fingerprint, IdempotencyScope, SavedResponse, is_saved, stale_after,
 };
-use crate::ports::{Db, Repo, StoreError};
+use crate::ports::{Db, IdempotencyRepo, Repo, StoreError};
 
 /// What running a mutation produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,11 +33,52 @@ pub type Operation = Box<
         + Send,
 >;
 
+/// How a completed key's response reaches the store: through the idempotency port of the
+/// transaction that applied the effect. [`run`] uses the port as it is; the contract suite
+/// puts a failing step in between to prove the effect and the response commit together.
+#[async_trait]
+pub trait SaveResponse: Send + Sync {
+    async fn save(
+        &self,
+        port: &mut dyn IdempotencyRepo,
+        scope: &IdempotencyScope,
+        response: &SavedResponse,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The port as it is.
+struct ThroughPort;
+
+#[async_trait]
+impl SaveResponse for ThroughPort {
+    async fn save(
+        &self,
+        port: &mut dyn IdempotencyRepo,
+        scope: &IdempotencyScope,
+        response: &SavedResponse,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        port.complete_idempotency(scope, response, claimed_at).await
+    }
+}
+
 pub async fn run(
     db: &Db,
     key: Option<(IdempotencyScope, Fingerprint)>,
     now: DateTime<Utc>,
     op: Operation,
+) -> Result<Outcome, StoreError> {
+    run_saving_with(db, key, now, op, Arc::new(ThroughPort)).await
+}
+
+/// [`run`], saving responses through `save`.
+pub async fn run_saving_with(
+    db: &Db,
+    key: Option<(IdempotencyScope, Fingerprint)>,
+    now: DateTime<Utc>,
+    op: Operation,
+    save: Arc<dyn SaveResponse>,
 ) -> Result<Outcome, StoreError> {
     let Some((scope, fingerprint)) = key else {
         return plain(db, op).await.map(Outcome::Fresh);
@@ -49,12 +93,14 @@ pub async fn run(
         Claim::InUse => return Ok(Outcome::KeyInUse),
         Claim::Fresh => {}
     }
+    let saver = save.clone();
     let result = db
         .transaction(move |repo| {
             Box::pin(async move {
                 match op(repo).await {
                     Ok(resp) => {
-                        repo.complete_idempotency(&scope, &resp, now)
+                        saver
+                            .save(repo, &scope, &resp, now)
                             .await
                             .map_err(TxFail::Store)?;
                         Ok(resp)
@@ -72,7 +118,7 @@ pub async fn run(
             let saved = resp.clone();
             let stored: Result<(), StoreError> = db
                 .transaction(move |repo| {
-                    Box::pin(async move { repo.complete_idempotency(&scope, &saved, now).await })
+                    Box::pin(async move { save.save(repo, &scope, &saved, now).await })
                 })
                 .await;
             if let Err(e) = stored {

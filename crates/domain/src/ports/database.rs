@@ -1,0 +1,150 @@
+//! The store as a whole: transactions over the [`Repo`] ports, and the calls that stand alone.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+
+use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope};
+use crate::model::token::{TokenHash, TokenPrincipal};
+
+use super::{Repo, StoreError};
+
+/// What a transaction body returns when it gives up: a storage failure, or the caller's own
+/// error (type-erased; [`Db`] restores the type).
+pub enum TxError {
+    Store(StoreError),
+    Abort(Box<dyn Any + Send>),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+pub type TxOutput = Result<Box<dyn Any + Send>, TxError>;
+/// A transaction body: runs against a [`Repo`] that lives as long as the call.
+pub type TxBody = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput> + Send>;
+
+/// The store as a whole.
+#[async_trait]
+pub trait Database: Send + Sync {
+    /// Runs `body` in one transaction: committed when it returns `Ok`, rolled back otherwise.
+    async fn transaction(&self, body: TxBody) -> TxOutput;
+    /// Runs `body` without a transaction (reads).
+    async fn read(&self, body: TxBody) -> TxOutput;
+
+    /// Looks up an active token by hash and records its use, in one round trip.
+    async fn authenticate_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        ip: &str,
+    ) -> Result<Option<TokenPrincipal>, StoreError>;
+
+    /// Claims an idempotency key for a request (its own short transaction). An in-progress
+    /// claim older than `stale_before` is taken over.
+    async fn claim_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        fingerprint: &Fingerprint,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError>;
+    /// Frees a claimed key that did not complete (a 5xx), so a retry runs again.
+    /// Only the claim made at `claimed_at`, and only while it has no response.
+    async fn release_idempotency(
+        &self,
+        scope: &IdempotencyScope,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Deletes keys created before `before`. Returns how many.
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes sessions that expired before `before`. Returns how many.
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A handle on the [`Database`] with typed transactions.
+#[derive(Clone)]
+pub struct Db(pub Arc<dyn Database>);
+
+impl Db {
+    pub fn new(db: Arc<dyn Database>) -> Self {
+        Db(db)
+    }
+
+    pub fn inner(&self) -> &dyn Database {
+        &*self.0
+    }
+
+    /// Runs `f` in a transaction. `Err(E)` rolls back and is returned as is.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        unerase(self.0.transaction(erase(f)).await)
+    }
+
+    /// Runs `f` outside a transaction.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        unerase(self.0.read(erase(f)).await)
+    }
+}
+
+fn erase<T, E, F>(f: F) -> TxBody
+where
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    Box::new(move |repo: &mut dyn Repo| {
+        let fut = f(repo);
+        Box::pin(async move {
+            match fut.await {
+                Ok(t) => Ok(Box::new(t) as Box<dyn Any + Send>),
+                Err(e) => Err(TxError::Abort(Box::new(e))),
+            }
+        }) as BoxFuture<'_, TxOutput>
+    })
+}
+
+fn unerase<T: 'static, E: From<StoreError> + 'static>(out: TxOutput) -> Result<T, E> {
+    match out {
+        Ok(t) => Ok(*t
+            .downcast::<T>()
+            .expect("transaction output has the body's type")),
+        Err(TxError::Store(e)) => Err(E::from(e)),
+        Err(TxError::Abort(e)) => Err(*e
+            .downcast::<E>()
+            .expect("transaction error has the body's type")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unerase_restores_types() {
+        let ok: TxOutput = Ok(Box::new(7u32));
+        assert_eq!(unerase::<u32, crate::error::Error>(ok).unwrap(), 7);
+        let err: TxOutput = Err(TxError::Abort(Box::new(crate::error::Error::NotFound)));
+        assert!(matches!(
+            unerase::<u32, crate::error::Error>(err),
+            Err(crate::error::Error::NotFound)
+        ));
+    }
+}

@@ -1,0 +1,73 @@
+//! Events and their interviewer seats.
+
+use crate::model::event::{Event, LiveEvent, Seat};
+use crate::model::ids::EventId;
+use crate::model::ids::UserId;
+use crate::model::matching::FreeSeat;
+use crate::model::page::PageRequest;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+
+/// Events and their interviewer seats. Every change to an event's queue, seats or matches happens under [`EventRepo::lock_event`].
+#[async_trait]
+pub trait EventRepo: Send {
+    async fn insert_event(&mut self, event: &Event) -> Result<(), StoreError>;
+    async fn update_event(&mut self, event: &Event) -> Result<(), StoreError>;
+    /// An event the user owns or interviews at.
+    async fn event_for(&mut self, user: UserId, id: EventId) -> Result<Option<Event>, StoreError>;
+    /// The events the user owns or interviews at, newest first, `limit + 1` rows.
+    async fn list_events_for(
+        &mut self,
+        user: UserId,
+        page: PageRequest<EventId>,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Locks the event until the transaction ends and returns it. Every change to an
+    /// event's queue, seats or matches happens under this lock, so matching runs exactly
+    /// once per change, whichever process makes it.
+    async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError>;
+    /// Live events, newest first, `limit + 1` rows.
+    async fn live_events(
+        &mut self,
+        page: PageRequest<EventId>,
+    ) -> Result<Vec<LiveEvent>, StoreError>;
+    async fn live_event(&mut self, id: EventId) -> Result<Option<LiveEvent>, StoreError>;
+    async fn seats(&mut self, event: EventId) -> Result<Vec<Seat>, StoreError>;
+    /// Makes `users` the event's interviewers. Seats of users who stay keep their state; new
+    /// seats start unavailable.
+    async fn replace_seats(
+        &mut self,
+        event: EventId,
+        users: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Marks an interviewer (un)available; becoming available starts their idle time.
+    /// `false` when they hold no seat at the event.
+    async fn set_available(
+        &mut self,
+        event: EventId,
+        user: UserId,
+        available: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Restarts an interviewer's idle time (their match ended).
+    async fn touch_idle(
+        &mut self,
+        event: EventId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The event's available interviewers who hold no live match in any event (a snapshot:
+    /// see [`EventRepo::claim_seats`]).
+    async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError>;
+    /// Locks these interviewers' accounts until the transaction ends (in id order, so two
+    /// events' matching never deadlock) and returns those still available in this event and
+    /// holding no live match in any event. Another event's matching cannot seat them until
+    /// this transaction ends.
+    async fn claim_seats(
+        &mut self,
+        event: EventId,
+        interviewers: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
+}
