@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use jobby_domain::Error as DomainError;
+pub use jobby_domain::error::Code;
 use jobby_domain::model::fields::FieldErrors;
 use jobby_domain::usecases::auth::AuthError;
 use serde_json::{Value, json};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub details: Option<Value>,
     /// Extra response headers (`Allow`, `Retry-After`, `WWW-Authenticate`).
@@ -21,14 +22,22 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code`, answered with the code's status.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: StatusCode::from_u16(code.status()).expect("every code has a valid status"),
             code,
             message: message.into(),
             details: None,
             headers: vec![],
         }
+    }
+
+    /// Answers with `status` instead of the code's own: only for the framework's own
+    /// refusals that have no code of their own.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -55,8 +64,7 @@ impl ApiError {
         } else {
             format!("{n} fields are invalid: {}.", names.join(", "))
         };
-        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", message)
-            .with_details(json!({ "fields": fields }))
+        ApiError::new(Code::Validation, message).with_details(json!({ "fields": fields }))
     }
 
     pub fn field(field: &str, message: &str) -> Self {
@@ -64,26 +72,21 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such resource.")
+        ApiError::new(Code::NotFound, "No such resource.")
     }
 
     pub fn unauthenticated(message: &str) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+        ApiError::new(Code::Unauthenticated, message)
             .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"jobby\"")
     }
 
     pub fn internal() -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "Something went wrong on our side.",
-        )
+        ApiError::new(Code::Internal, "Something went wrong on our side.")
     }
 
     pub fn unavailable(what: &str) -> Self {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DEPENDENCY_UNAVAILABLE",
+            Code::DependencyUnavailable,
             format!("{what} is unavailable right now; it is safe to retry."),
         )
         .with_header(header::RETRY_AFTER, "1")
@@ -91,7 +94,7 @@ impl ApiError {
 
     /// The envelope body, exactly as sent (and as saved for idempotent replays).
     pub fn body_bytes(&self) -> Vec<u8> {
-        let mut v = json!({ "error": self.message, "code": self.code });
+        let mut v = json!({ "error": self.message, "code": self.code.as_str() });
         if let Some(d) = &self.details {
             v["details"] = d.clone();
         }
@@ -132,24 +135,18 @@ impl From<DomainError> for ApiError {
             DomainError::Validation(fields) => ApiError::validation(fields),
             DomainError::NotFound => ApiError::not_found(),
             DomainError::WrongAccountType { required } => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "WRONG_ACCOUNT_TYPE",
+                Code::WrongAccountType,
                 format!("This route is for {required} accounts."),
             )
             .with_details(json!({ "required_account_type": required })),
             DomainError::InsufficientScope { required } => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "INSUFFICIENT_SCOPE",
+                Code::InsufficientScope,
                 format!("This token lacks the `{required}` scope."),
             ),
-            DomainError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
+            DomainError::Conflict { code, message } => ApiError::new(code, message),
+            DomainError::InvalidCredentials => {
+                ApiError::new(Code::Unauthenticated, "The email or password is wrong.")
             }
-            DomainError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "The email or password is wrong.",
-            ),
             DomainError::Store(err) => {
                 tracing::error!(error = %err, "store failure");
                 ApiError::internal()

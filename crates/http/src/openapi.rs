@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::error::Code;
 use crate::routes::{Access, ROUTES, RouteSpec};
 
 #[derive(OpenApi)]
@@ -70,6 +71,7 @@ fn annotate(doc: &mut Value) {
         "bearerAuth": { "type": "http", "scheme": "bearer", "description": "A personal access token, `jbb_` + 36 characters, minted at /account/api-tokens." },
         "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "jobby_session", "description": "A human's browser session from /account/login. State changes also need the session's CSRF token in `X-CSRF-Token`." }
     });
+    document_codes(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -83,6 +85,19 @@ fn annotate(doc: &mut Value) {
         };
         annotate_operation(op, spec);
     }
+}
+
+/// The envelope's `code` is one of [`Code::ALL`], each listed with its status and meaning.
+fn document_codes(doc: &mut Value) {
+    let table: String = Code::ALL
+        .iter()
+        .map(|c| format!("\n- `{}` ({}): {}", c.as_str(), c.status(), c.when()))
+        .collect();
+    doc["components"]["schemas"]["ErrorBody"]["properties"]["code"] = json!({
+        "type": "string",
+        "description": format!("A stable machine-readable code: never renamed or removed in v1; new codes may be added.{table}"),
+        "enum": Code::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+    });
 }
 
 fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {

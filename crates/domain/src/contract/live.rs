@@ -1,6 +1,7 @@
 //! Contract cases of the live queue: places, matching exactly once, the match lifecycle and
 //! the outbox, identical on every store.
 
+use crate::error::Code;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -118,7 +119,7 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
         matches!(
             err,
             Error::Conflict {
-                code: "EVENT_NOT_LIVE",
+                code: Code::EventNotLive,
                 ..
             }
         ),
@@ -172,7 +173,7 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     assert!(matches!(
         again,
         Error::Conflict {
-            code: "MATCH_NOT_PENDING",
+            code: Code::MatchNotPending,
             ..
         }
     ));
@@ -269,7 +270,7 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
     assert!(matches!(
         err,
         Error::Conflict {
-            code: "ALREADY_IN_QUEUE",
+            code: Code::AlreadyInQueue,
             ..
         }
     ));
@@ -301,7 +302,7 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
     assert!(matches!(
         refused,
         Error::Conflict {
-            code: "MATCH_NOT_PENDING",
+            code: Code::MatchNotPending,
             ..
         }
     ));
@@ -338,7 +339,7 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
     assert!(matches!(
         err,
         Error::Conflict {
-            code: "EVENT_NOT_LIVE",
+            code: Code::EventNotLive,
             ..
         }
     ));

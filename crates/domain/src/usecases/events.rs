@@ -1,5 +1,6 @@
 //! Recruiter events: create, edit, go live, end, and interviewer availability.
 
+use crate::error::Code;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
@@ -21,7 +22,7 @@ pub struct EventView {
 
 fn event_ended() -> Error {
     Error::conflict(
-        "EVENT_ENDED",
+        Code::EventEnded,
         "The event has ended and can no longer change.",
     )
 }
@@ -158,7 +159,7 @@ pub async fn end(
         Ok(false) => return view(repo, event).await,
         Err(_) => {
             return Err(Error::conflict(
-                "EVENT_NOT_LIVE",
+                Code::EventNotLive,
                 "Only a live event can be ended.",
             ));
         }

@@ -1,6 +1,7 @@
 //! The match lifecycle: accept (humans only, in a browser), decline, complete, expiry, and
 //! the interview room.
 
+use crate::error::Code;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
@@ -20,11 +21,11 @@ use crate::usecases::queue::{rematch_recording, settle_seeker};
 fn refused(e: TransitionError) -> Error {
     match e {
         TransitionError::NotPending(s) => Error::conflict(
-            "MATCH_NOT_PENDING",
+            Code::MatchNotPending,
             format!("The match is {}, no longer pending.", s.as_str()),
         ),
         TransitionError::Expired => Error::conflict(
-            "MATCH_NOT_PENDING",
+            Code::MatchNotPending,
             "The match expired: it was not accepted within 60 seconds.",
         ),
         TransitionError::NotAccepted(s) => not_accepted(s),
@@ -33,7 +34,7 @@ fn refused(e: TransitionError) -> Error {
 
 fn not_accepted(s: MatchStatus) -> Error {
     Error::conflict(
-        "MATCH_NOT_ACCEPTED",
+        Code::MatchNotAccepted,
         format!(
             "The match is {}; the room opens once both sides have accepted.",
             s.as_str()

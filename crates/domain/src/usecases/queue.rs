@@ -1,6 +1,7 @@
 //! Joining and leaving an event's queue, the seeker's status, and matching: run under the
 //! event's lock after every change that can free a seat or add a seeker.
 
+use crate::error::Code;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
@@ -14,7 +15,7 @@ use crate::ports::{Repo, StoreError};
 
 fn already_in_queue() -> Error {
     Error::conflict(
-        "ALREADY_IN_QUEUE",
+        Code::AlreadyInQueue,
         "You are already in another event's queue; leave it first.",
     )
 }
@@ -164,7 +165,7 @@ pub async fn join(
     }
     if event.status != EventStatus::Live {
         return Err(Error::conflict(
-            "EVENT_NOT_LIVE",
+            Code::EventNotLive,
             format!(
                 "The event is {}, not live; only live events take joins.",
                 event.status.as_str()

@@ -2,6 +2,7 @@
 //! `Idempotency-Key` the response is saved in the same transaction as the effect and replayed
 //! byte for byte; without one the operation simply runs in a transaction.
 
+use crate::error::Code;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
@@ -113,14 +114,12 @@ where
             r
         }
         Ok(Outcome::KeyReused) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED",
+            Code::IdempotencyKeyReused,
             "This Idempotency-Key was used for a different request; use a new key.",
         )
         .error_response(),
         Ok(Outcome::KeyInUse) => ApiError::new(
-            StatusCode::CONFLICT,
-            "IDEMPOTENCY_KEY_IN_USE",
+            Code::IdempotencyKeyInUse,
             "A request with this Idempotency-Key is still running; retry shortly.",
         )
         .with_header(header::RETRY_AFTER, "1")

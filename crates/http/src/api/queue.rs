@@ -1,4 +1,5 @@
-use actix_web::http::{StatusCode, header};
+use crate::error::Code;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use jobby_domain::model::ids::{EventId, MatchId};
 use jobby_domain::model::queue::QueueStatus;
@@ -133,8 +134,7 @@ pub async fn queue_stream(
 ) -> Result<HttpResponse, ApiError> {
     let slot = state.feed.admit(p.token_id).ok_or_else(|| {
         ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+            Code::RateLimited,
             format!(
                 "This token already has {} queue streams open; close one first.",
                 feed::STREAMS_PER_TOKEN
