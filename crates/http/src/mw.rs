@@ -7,6 +7,7 @@
 //! the IP allowlist, the scope and the account type, the `Idempotency-Key` format; it adds
 //! rate-limit and deprecation headers to every response that reached it.
 
+use crate::error::Code;
 use std::net::{IpAddr, Ipv4Addr};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -134,6 +135,7 @@ pub async fn observe(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(X_REQUEST_ID, v);
     }
+    hardening_headers(res.headers_mut());
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     state
@@ -141,6 +143,19 @@ pub async fn observe(
         .observe(&method, &route, status, elapsed.as_secs_f64());
     tracing::info!(request_id, %method, path, route, status, ip = %ip, ms = elapsed.as_secs_f64() * 1000.0, "request");
     Ok(res)
+}
+
+/// On every response: browsers never guess a content type, and never send a page's URL (one
+/// that may hold a one-time secret, like a room link) to another origin.
+fn hardening_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
 }
 
 /// A request to pair with a response built after the real request was consumed by a failed
@@ -196,11 +211,9 @@ async fn envelope_unless_enveloped(
         StatusCode::NOT_FOUND => ApiError::not_found(),
         StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => unsupported_media_type(),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "METHOD_NOT_ALLOWED",
-            "This method is not allowed here.",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(Code::MethodNotAllowed, "This method is not allowed here.")
+        }
         s if s == StatusCode::BAD_REQUEST => {
             let (req, resp) = res.into_parts();
             let detail = to_bytes_limited(resp.into_body(), 4096)
@@ -209,8 +222,7 @@ async fn envelope_unless_enveloped(
                 .and_then(Result::ok)
                 .map(|b| String::from_utf8_lossy(&b).into_owned());
             let err = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION",
+                Code::Validation,
                 detail
                     .filter(|d| !d.is_empty())
                     .unwrap_or_else(|| "The request is malformed.".into()),
@@ -218,13 +230,15 @@ async fn envelope_unless_enveloped(
             return ServiceResponse::new(req, err.error_response());
         }
         s if s.is_server_error() => ApiError::unavailable("A dependency"),
+        // Another refusal of the framework's (a header or URI too long, …): its status
+        // stays, under the code of a request that failed a check.
         s => ApiError::new(
-            s,
-            "VALIDATION",
+            Code::Validation,
             s.canonical_reason()
                 .unwrap_or("The request was refused.")
                 .to_owned(),
-        ),
+        )
+        .with_status(s),
     };
     rebuild(res, err)
 }
@@ -243,8 +257,7 @@ fn rebuild(res: ServiceResponse<BoxBody>, err: ApiError) -> ServiceResponse<BoxB
 
 pub fn payload_too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
+        Code::PayloadTooLarge,
         format!(
             "The request body is larger than {} KiB.",
             MAX_BODY_BYTES / 1024
@@ -254,8 +267,7 @@ pub fn payload_too_large() -> ApiError {
 
 pub fn unsupported_media_type() -> ApiError {
     ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
+        Code::UnsupportedMediaType,
         "Send the body as application/json.",
     )
 }
@@ -278,8 +290,7 @@ pub async fn unmatched(req: HttpRequest) -> HttpResponse {
         return ApiError::not_found().error_response();
     }
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        Code::MethodNotAllowed,
         format!(
             "{} is not allowed here; use {}.",
             req.method(),
@@ -478,9 +489,7 @@ async fn gate(
         && !d.allowed
     {
         state.metrics.rate_limited(class.as_str());
-        let err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
+        let err = ApiError::new(Code::RateLimited,
                 format!("Rate limit of {} requests per minute for this route exceeded; retry in {} s.", d.limit, d.retry_after_secs()),
             )
             .with_details(json!({ "class": class.as_str(), "limit": d.limit, "retry_after_seconds": d.retry_after_secs() }));
@@ -493,8 +502,7 @@ async fn gate(
     let refuse = |error: ApiError| Refused { error, decision };
     if human_only_with_token {
         return Err(refuse(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "HUMAN_SESSION_REQUIRED",
+            Code::HumanSessionRequired,
             "Only a human in a logged-in browser session can do this; tokens never can. Send no Authorization header.",
         )));
     }
@@ -502,8 +510,7 @@ async fn gate(
     if let Some(p) = &principal {
         if !allowed(&p.allowlist, ip) {
             return Err(refuse(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "IP_NOT_ALLOWED",
+                Code::IpNotAllowed,
                 format!("Your IP allowlist does not include {ip}."),
             )));
         }
@@ -512,8 +519,7 @@ async fn gate(
         {
             let granted: Vec<&str> = p.scopes.iter().map(|s| s.as_str()).collect();
             let err = ApiError::new(
-                StatusCode::FORBIDDEN,
-                "INSUFFICIENT_SCOPE",
+                Code::InsufficientScope,
                 format!("This token lacks the `{scope}` scope."),
             )
             .with_details(json!({ "required_scope": scope.as_str(), "granted_scopes": granted }));
@@ -618,8 +624,7 @@ fn failed_auth_key(ip: IpAddr) -> BucketKey {
 
 fn too_many_failures(d: Decision) -> Refused {
     let err = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+        Code::RateLimited,
         format!(
             "Too many failed authentications from this address; retry in {} s.",
             d.retry_after_secs()

@@ -1027,3 +1027,36 @@ async fn every_route_refuses_callers_the_table_excludes() {
     }
     assert!(checked >= 25, "only {checked} routes checked");
 }
+
+#[actix_web::test]
+async fn every_response_carries_the_hardening_headers() {
+    let st = state();
+    let u = user(&st, "hardening@example.com", AccountType::Seeker).await;
+    let t = token(&st, &u, &[Scope::ProfileRead]).await;
+    let app = app!(st);
+    let requests = [
+        TestRequest::get()
+            .uri("/api/v1/profile")
+            .insert_header(bearer(&t)),
+        TestRequest::get().uri("/api/v1/profile"),
+        TestRequest::get().uri("/api/v1/no-such-route"),
+        TestRequest::delete().uri("/api/v1/profile"),
+        TestRequest::get().uri("/account/login"),
+        TestRequest::get().uri("/healthz"),
+    ];
+    for req in requests {
+        let resp = test::call_service(&app, req.to_request()).await;
+        let status = resp.status().as_u16();
+        let h = resp.headers();
+        assert_eq!(
+            h.get("x-content-type-options").map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{status}"
+        );
+        assert_eq!(
+            h.get("referrer-policy").map(|v| v.to_str().unwrap()),
+            Some("same-origin"),
+            "{status}"
+        );
+    }
+}

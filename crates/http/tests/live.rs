@@ -403,7 +403,7 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(resp.status(), 403, "a link works once");
 
     // The cost class allows three calls a minute: the 409 above, the URL, and one more.
-    let (s, _, _) = send(
+    let (s, h, _) = send(
         &app,
         get(
             &format!("/api/v1/matches/{mid}/interview-room-url"),
@@ -412,6 +412,11 @@ async fn events_queue_and_matches_end_to_end() {
     )
     .await;
     assert_eq!(s, 200);
+    assert_eq!(
+        h.get("cache-control").map(String::as_str),
+        Some("no-store"),
+        "a one-time URL is never cached"
+    );
     let (s, h, b) = send(
         &app,
         get(

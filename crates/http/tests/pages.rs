@@ -161,11 +161,22 @@ async fn signup_mint_use_revoke_logout() {
     );
     assert_eq!(status, 400, "recruiter scope on a seeker");
     assert!(new_token_in(&html).is_none());
-    let (status, _, _, html) = call!(
-        app,
-        mint(&scsrf, &["profile:read", "queue:read"]).cookie(session.clone())
+    let resp = test::call_service(
+        &app,
+        mint(&scsrf, &["profile:read", "queue:read"])
+            .cookie(session.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        resp.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "the page that shows a new token once is never cached"
     );
-    assert_eq!(status, 201);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     let token = new_token_in(&html).expect("the token is shown once");
     assert!(token.starts_with("jbb_") && token.len() == 40);
 

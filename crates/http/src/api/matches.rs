@@ -1,3 +1,4 @@
+use crate::error::Code;
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -245,8 +246,7 @@ pub async fn accept_match(
         .unwrap_or("");
     if !session::secrets_match(&session.csrf_token, sent) {
         return Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "CSRF_FAILED",
+            Code::CsrfFailed,
             "The X-CSRF-Token header is missing or does not match this session.",
         ));
     }
@@ -311,8 +311,11 @@ pub async fn interview_room_url(
             ApiError::unavailable("The video provider")
         }
     })?;
-    Ok(HttpResponse::Ok().json(RoomUrl {
-        url: url.url,
-        expires_at: url.expires_at,
-    }))
+    // A one-time URL: no cache may keep it.
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(RoomUrl {
+            url: url.url,
+            expires_at: url.expires_at,
+        }))
 }
