@@ -368,3 +368,66 @@ async fn the_worker_purges_keys_older_than_a_day() {
         "the purged key is fresh again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_going_away_is_503_and_coming_back_is_served() {
+    let s = services_or_skip!();
+    let token = account_with_token(
+        &s,
+        "pgdown@example.com",
+        "seeker",
+        "profile:read,profile:write",
+    );
+    let proxy = jobby_tests::Proxy::start(jobby_tests::host_port(&s.database_url).to_owned()).await;
+    let through_proxy = Services {
+        database_url: s.database_url.replacen(
+            jobby_tests::host_port(&s.database_url),
+            &proxy.addr.to_string(),
+            1,
+        ),
+        ..s.clone()
+    };
+    // No token cache: every request looks its token up in Postgres.
+    let server = spawn(&through_proxy, &[("JOBBY_TOKEN_CACHE_MS", "0")]);
+    let patch = |headline: &'static str| {
+        client()
+            .patch(server.url("/api/v1/profile"))
+            .bearer_auth(&token)
+            .json(&json!({ "headline": headline }))
+            .send()
+    };
+    assert_eq!(get(&server.url("/api/v1/profile"), &token).await.0, 200);
+
+    proxy.cut();
+    for _ in 0..2 {
+        let (status, h, body) = get(&server.url("/api/v1/profile"), &token).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "DEPENDENCY_UNAVAILABLE", "{body}");
+        assert!(h.contains_key("retry-after"), "{h:?}");
+    }
+    let r = patch("while away").await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let ready = client().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) = get(&server.url("/api/v1/profile"), &token).await;
+        if status == 200 {
+            assert_ne!(
+                body["headline"], "while away",
+                "the refused write changed nothing"
+            );
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "not served again within 15 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = patch("back again").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, _, body) = get(&server.url("/api/v1/profile"), &token).await;
+    assert_eq!(body["headline"], "back again");
+}

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use jobby_domain::Error as DomainError;
 pub use jobby_domain::error::Code;
 use jobby_domain::model::fields::FieldErrors;
+use jobby_domain::ports::StoreError;
 use jobby_domain::usecases::auth::AuthError;
 use serde_json::{Value, json};
 
@@ -147,10 +148,7 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidCredentials => {
                 ApiError::new(Code::Unauthenticated, "The email or password is wrong.")
             }
-            DomainError::Store(err) => {
-                tracing::error!(error = %err, "store failure");
-                ApiError::internal()
-            }
+            DomainError::Store(err) => ApiError::from(err),
         }
     }
 }
@@ -162,16 +160,23 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid => {
                 ApiError::unauthenticated("The bearer token is unknown, expired or revoked.")
             }
-            AuthError::Store(err) => {
-                tracing::error!(error = %err, "store failure during authentication");
-                ApiError::internal()
-            }
+            AuthError::Store(err) => ApiError::from(err),
         }
     }
 }
 
-impl From<jobby_domain::ports::StoreError> for ApiError {
-    fn from(e: jobby_domain::ports::StoreError) -> Self {
-        DomainError::Store(e).into()
+impl From<StoreError> for ApiError {
+    /// An unreachable store is a 503 the client may retry; any other store failure is ours.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unreachable(why) => {
+                tracing::warn!(error = %why, "store unreachable");
+                ApiError::unavailable("The database")
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
     }
 }

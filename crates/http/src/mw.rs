@@ -452,9 +452,8 @@ async fn gate(
                 Ok(p) => Some(p),
                 Err(Guarded::Refused(r)) => return Err(r),
                 Err(Guarded::Auth(AuthError::Store(e))) => {
-                    tracing::error!(error = %e, "token lookup failed");
                     return Err(Refused {
-                        error: ApiError::internal(),
+                        error: ApiError::from(e),
                         decision: None,
                     });
                 }

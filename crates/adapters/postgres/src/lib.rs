@@ -113,8 +113,8 @@ impl PgDatabase {
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
         match tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.get()).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(StoreError::Unavailable(format!("postgres connection: {e}"))),
-            Err(_) => Err(StoreError::Unavailable(
+            Ok(Err(e)) => Err(StoreError::Unreachable(format!("postgres connection: {e}"))),
+            Err(_) => Err(StoreError::Unreachable(
                 "timed out waiting for a postgres connection".into(),
             )),
         }

@@ -20,9 +20,12 @@ use uuid::Uuid;
 
 use crate::schema::{api_tokens, idempotency_keys, profiles, sessions, users};
 
-/// Maps a diesel error to the port's: a taken email (or token hash) is a conflict, anything
-/// else is the store being unavailable.
+/// Maps a diesel error to the port's: a taken email (or token hash) is a conflict, a lost
+/// connection is the store being unreachable, anything else is the store being unavailable.
 pub(crate) fn store_err(e: DieselError) -> StoreError {
+    if let DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) = &e {
+        return StoreError::Unreachable(e.to_string());
+    }
     if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
         match info.constraint_name() {
             Some("users_email_key") => return StoreError::Conflict("email"),

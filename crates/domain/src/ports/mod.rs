@@ -38,6 +38,11 @@ pub enum StoreError {
     /// A uniqueness rule was broken (e.g. the email is taken).
     #[error("conflict on {0}")]
     Conflict(&'static str),
+    /// The store could not be reached: no connection within the deadline, or the
+    /// connection was lost. Nothing was committed; the caller may retry.
+    #[error("storage unreachable: {0}")]
+    Unreachable(String),
+    /// Anything else the store failed at (an unreadable row, a bug).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }

@@ -124,9 +124,6 @@ where
         )
         .with_header(header::RETRY_AFTER, "1")
         .error_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "store failure while running a mutation");
-            ApiError::internal().error_response()
-        }
+        Err(e) => ApiError::from(e).error_response(),
     }
 }
