@@ -350,17 +350,8 @@ async fn events_queue_and_matches_end_to_end() {
     let (s, _, b) = send(&app, accept(&rec_browser, &rec_browser.csrf)).await;
     assert_eq!(s, 409);
     assert_envelope(&b, "MATCH_NOT_PENDING");
-    let (s, _, b) = send(
-        &app,
-        post_json(
-            &format!("/api/v1/matches/{mid}/decline"),
-            &st_tok,
-            json!({}),
-        ),
-    )
-    .await;
-    assert_eq!(s, 409);
-    assert_envelope(&b, "MATCH_NOT_PENDING");
+    let (_, _, m) = send(&app, get(&format!("/api/v1/matches/{mid}"), &st_tok)).await;
+    assert_eq!(m["started_at"], Value::Null, "nobody is in the room yet");
 
     // The room URL: once, only for its user, in their session.
     let (s, h, room) = send(
@@ -401,6 +392,21 @@ async fn events_queue_and_matches_end_to_end() {
     assert!(html.contains("id=\"room\""), "{html}");
     let resp = test::call_service(&app, open(&seeker_browser).to_request()).await;
     assert_eq!(resp.status(), 403, "a link works once");
+
+    // Someone entered the room: the interview has started and can no longer be declined.
+    let (_, _, m) = send(&app, get(&format!("/api/v1/matches/{mid}"), &st_tok)).await;
+    assert!(m["started_at"].is_string(), "{m}");
+    let (s, _, b) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &st_tok,
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_envelope(&b, "MATCH_NOT_PENDING");
 
     // The cost class allows three calls a minute: the 409 above, the URL, and one more.
     let (s, h, _) = send(
@@ -559,6 +565,75 @@ async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
     )
     .await;
     assert_eq!(resp.status(), 404);
+}
+
+#[actix_web::test]
+async fn an_accepted_match_can_be_declined_until_someone_enters_the_room() {
+    let st = state();
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
+    let seeker = user(&st, "seek@example.com", AccountType::Seeker).await;
+    let rt = token(&st, &rec, &[Scope::EventsWrite, Scope::MatchesRead]).await;
+    let stk = token(
+        &st,
+        &seeker,
+        &[Scope::QueueWrite, Scope::QueueRead, Scope::MatchesWrite],
+    )
+    .await;
+    let (_, _, ev) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Fair"})),
+    )
+    .await;
+    let id = ev["id"].as_str().unwrap();
+    send(
+        &app,
+        post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({})),
+    )
+    .await;
+    let (_, _, joined) = send(
+        &app,
+        post_json("/api/v1/queue/join", &stk, json!({"event_id": id})),
+    )
+    .await;
+    let mid = joined["match_id"].as_str().unwrap();
+    for (who, b) in [(&seeker, "seeker"), (&rec, "recruiter")] {
+        let br = browser(&st, who).await;
+        let (s, _, m) = send(
+            &app,
+            TestRequest::post()
+                .uri(&format!("/api/v1/matches/{mid}/accept"))
+                .insert_header(("cookie", br.cookie.clone()))
+                .insert_header(("x-csrf-token", br.csrf.clone())),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {m}");
+    }
+    let (_, _, m) = send(&app, get(&format!("/api/v1/matches/{mid}"), &rt)).await;
+    assert_eq!(
+        (&m["status"], &m["started_at"]),
+        (&json!("accepted"), &Value::Null)
+    );
+
+    let (s, _, m) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &stk,
+            json!({"reason": "found another role"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(
+        (&m["status"], &m["declined_by"]),
+        (&json!("declined"), &json!("seeker"))
+    );
+    let (_, _, status) = send(&app, get("/api/v1/queue/status", &stk)).await;
+    assert_eq!(
+        status["status"], "not_queued",
+        "a seeker who declines leaves the queue"
+    );
 }
 
 /// Reads the next frame (one chunk) of an event stream; `None` when it has ended.

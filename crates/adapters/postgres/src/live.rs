@@ -193,6 +193,7 @@ pub(crate) struct MatchRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub declined_by: Option<String>,
     pub room_name: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Match> for MatchRow {
@@ -210,6 +211,7 @@ impl From<&Match> for MatchRow {
             ended_at: m.ended_at,
             declined_by: m.declined_by.map(|s| s.as_str().to_owned()),
             room_name: m.room_name.clone(),
+            started_at: m.started_at,
         }
     }
 }
@@ -234,6 +236,7 @@ impl MatchRow {
             ended_at: self.ended_at,
             declined_by,
             room_name: self.room_name,
+            started_at: self.started_at,
         })
     }
 }

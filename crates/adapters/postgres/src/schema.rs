@@ -132,6 +132,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamptz>,
         declined_by -> Nullable<Text>,
         room_name -> Nullable<Text>,
+        started_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -102,6 +102,8 @@ pub enum TransitionError {
     Expired,
     #[error("the match is {0:?}, not accepted")]
     NotAccepted(MatchStatus),
+    #[error("the interview has started")]
+    Started,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +120,8 @@ pub struct Match {
     pub ended_at: Option<DateTime<Utc>>,
     pub declined_by: Option<Side>,
     pub room_name: Option<String>,
+    /// When the interview started: the first time either participant entered the room.
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl Match {
@@ -135,6 +139,7 @@ impl Match {
             ended_at: None,
             declined_by: None,
             room_name: None,
+            started_at: None,
         }
     }
 
@@ -181,14 +186,21 @@ impl Match {
         Ok(false)
     }
 
-    /// One side declines a pending match. A seeker who declines leaves the queue; when the
-    /// interviewer declines, the seeker waits again at their original place.
+    /// One side declines a match that is pending, or accepted but not started (nobody has
+    /// entered the room yet). A seeker who declines leaves the queue; when the interviewer
+    /// declines, the seeker waits again at their original place.
     pub fn decline(
         &mut self,
         side: Side,
         now: DateTime<Utc>,
     ) -> Result<SeekerOutcome, TransitionError> {
-        self.check_pending(now)?;
+        match self.status {
+            MatchStatus::Accepted if self.started_at.is_some() => {
+                return Err(TransitionError::Started);
+            }
+            MatchStatus::Accepted => {}
+            _ => self.check_pending(now)?,
+        }
         self.status = MatchStatus::Declined;
         self.declined_by = Some(side);
         self.ended_at = Some(now);
@@ -214,6 +226,13 @@ impl Match {
         } else {
             SeekerOutcome::Leaves
         })
+    }
+
+    /// Someone entered the room of an accepted match: the interview has started (once).
+    pub fn start(&mut self, now: DateTime<Utc>) {
+        if self.status == MatchStatus::Accepted && self.started_at.is_none() {
+            self.started_at = Some(now);
+        }
     }
 
     /// The interview is over.
@@ -288,7 +307,7 @@ mod tests {
         );
         assert_eq!(m.status, MatchStatus::Accepted);
         assert_eq!(
-            m.decline(Side::Seeker, now()),
+            m.accept(Side::Seeker, now()),
             Err(TransitionError::NotPending(MatchStatus::Accepted))
         );
         let mut late = fresh();
@@ -310,6 +329,40 @@ mod tests {
             Ok(SeekerOutcome::BackToWaiting)
         );
         assert_eq!(m.status, MatchStatus::Declined);
+    }
+
+    #[test]
+    fn an_accepted_match_can_be_declined_until_the_interview_starts() {
+        let accepted = || {
+            let mut m = fresh();
+            m.accept(Side::Seeker, now()).unwrap();
+            assert!(m.accept(Side::Interviewer, now()).unwrap());
+            m
+        };
+        // Even after the accept window: an accepted match no longer expires.
+        let late = now() + Duration::seconds(120);
+        let mut m = accepted();
+        assert_eq!(m.decline(Side::Seeker, late), Ok(SeekerOutcome::Leaves));
+        assert_eq!(
+            (m.status, m.declined_by, m.ended_at),
+            (MatchStatus::Declined, Some(Side::Seeker), Some(late))
+        );
+        let mut m = accepted();
+        assert_eq!(
+            m.decline(Side::Interviewer, late),
+            Ok(SeekerOutcome::BackToWaiting)
+        );
+
+        let mut m = accepted();
+        m.start(late);
+        m.start(late + Duration::seconds(5));
+        assert_eq!(m.started_at, Some(late), "started once");
+        assert_eq!(m.decline(Side::Seeker, late), Err(TransitionError::Started));
+        assert_eq!(m.status, MatchStatus::Accepted, "unchanged");
+
+        let mut m = fresh();
+        m.start(now());
+        assert_eq!(m.started_at, None, "a pending match does not start");
     }
 
     #[test]

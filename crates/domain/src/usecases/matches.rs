@@ -29,6 +29,10 @@ fn refused(e: TransitionError) -> Error {
             "The match expired: it was not accepted within 60 seconds.",
         ),
         TransitionError::NotAccepted(s) => not_accepted(s),
+        TransitionError::Started => Error::conflict(
+            Code::MatchNotPending,
+            "The interview has started; it can no longer be declined.",
+        ),
     }
 }
 
@@ -85,8 +89,8 @@ pub async fn accept(
 /// The longest reason a participant may give for declining.
 pub const DECLINE_REASON_MAX: usize = 500;
 
-/// Either participant declines a pending match. The optional reason travels with the
-/// `match.declined` event.
+/// Either participant declines a match that is pending, or accepted but not started (nobody
+/// has entered the room). The optional reason travels with the `match.declined` event.
 pub async fn decline(
     repo: &mut dyn Repo,
     user: UserId,
@@ -297,7 +301,7 @@ pub async fn open_room(
     let hash = hash_secret(secret);
     let ticket = repo.room_ticket(&hash).await?.ok_or(RoomError::Unknown)?;
     ticket.admits(user, now)?;
-    let m = repo
+    let mut m = repo
         .match_for(user, ticket.match_id)
         .await?
         .ok_or(RoomError::Unknown)?;
@@ -306,6 +310,10 @@ pub async fn open_room(
     }
     if !repo.use_room_ticket(&hash, now).await? {
         return Err(TicketRefusal::Used.into());
+    }
+    if m.started_at.is_none() {
+        m.start(now);
+        repo.update_match(&m).await?;
     }
     Ok(m)
 }

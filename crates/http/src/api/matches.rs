@@ -42,6 +42,10 @@ pub struct MatchBody {
     pub expires_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub ended_at: Option<DateTime<Utc>>,
+    /// When the interview started: the first time either participant entered the room. Until
+    /// then an accepted match can still be declined.
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    pub started_at: Option<DateTime<Utc>>,
     /// Where each human accepts, in their own browser session.
     pub accept_url: String,
 }
@@ -65,6 +69,7 @@ impl MatchBody {
             created_at: m.created_at,
             expires_at: m.expires_at,
             ended_at: m.ended_at,
+            started_at: m.started_at,
         }
     }
 }
@@ -141,8 +146,9 @@ pub async fn get_match(
     Ok(HttpResponse::Ok().json(MatchBody::new(m, &state.config.public_url)))
 }
 
-/// Declines a pending match (either participant). A seeker who declines leaves the queue;
-/// when the interviewer declines, the seeker waits again at their original place.
+/// Declines a match (either participant) while it is pending, or accepted but not started
+/// (nobody has entered the room yet). A seeker who declines leaves the queue; when the
+/// interviewer declines, the seeker waits again at their original place.
 #[utoipa::path(
     tag = "matches",
     params(("id" = String, Path, description = "A match id, `mtc_…`")),
