@@ -157,7 +157,12 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
             .entry(status.to_owned())
             .or_insert_with(|| error_response(description));
     };
-    if spec.access == Access::Session {
+    if spec.access == Access::Public {
+        add(
+            "401",
+            "UNAUTHENTICATED: a token was sent but is malformed, unknown, expired or revoked (this route needs none)",
+        );
+    } else if spec.access == Access::Session {
         add("401", "UNAUTHENTICATED: no logged-in browser session");
         add("403", "HUMAN_SESSION_REQUIRED or CSRF_FAILED");
     } else if spec.access != Access::Public {
@@ -188,6 +193,10 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
     }
     add("429", "RATE_LIMITED: see Retry-After");
     add("500", "INTERNAL: carries only the request id");
+    add(
+        "503",
+        "DEPENDENCY_UNAVAILABLE: the database or an outside service is unreachable; safe to retry (Retry-After)",
+    );
     for (status, resp) in responses.iter_mut() {
         if status != "default"
             && let Some(r) = resp.as_object_mut()
@@ -273,6 +282,17 @@ mod tests {
             v["paths"]["/api/v1/tokens/current"]["get"]["deprecated"],
             true
         );
+        // A public route refuses a bad token with 401, and says so.
+        let live = &v["paths"]["/api/v1/live-events"]["get"]["responses"];
+        assert!(live["401"].is_object(), "{live}");
+        for (path, item) in v["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(
+                    op["responses"]["503"].is_object(),
+                    "{method} {path} documents no 503"
+                );
+            }
+        }
     }
 
     #[test]
