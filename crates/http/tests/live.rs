@@ -340,6 +340,14 @@ async fn events_queue_and_matches_end_to_end() {
     let (s, _, b) = send(&app, accept(&seeker_browser, "wrong")).await;
     assert_eq!(s, 403);
     assert_envelope(&b, "CSRF_FAILED");
+    let (s, _, b) = send(
+        &app,
+        accept(&seeker_browser, &seeker_browser.csrf)
+            .insert_header(("sec-fetch-site", "cross-site")),
+    )
+    .await;
+    assert_eq!(s, 403, "the right token from another site");
+    assert_envelope(&b, "CSRF_FAILED");
     let (s, _, b) = send(&app, accept(&seeker_browser, &seeker_browser.csrf)).await;
     assert_eq!(
         (s, &b["seeker_accepted"], &b["status"]),

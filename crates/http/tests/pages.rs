@@ -82,6 +82,21 @@ async fn signup_mint_use_revoke_logout() {
         post("/account/signup", fields("forged")).cookie(pre.clone())
     );
     assert_eq!(status, 403);
+    // A valid token sent from another site: refused, by what the browser says of it.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+    ] {
+        let (status, _, _, _) = call!(
+            app,
+            post("/account/signup", fields(&csrf))
+                .cookie(pre.clone())
+                .insert_header((name, value))
+        );
+        assert_eq!(status, 403, "{name}: {value}");
+    }
     // Bad input re-renders the form with the errors.
     let bad = form(&[
         ("email", "nope"),
@@ -99,9 +114,13 @@ async fn signup_mint_use_revoke_logout() {
         );
     }
 
+    // The browser says it is Jobby's own page: accepted.
     let (status, cookies, location, _) = call!(
         app,
-        post("/account/signup", fields(&csrf)).cookie(pre.clone())
+        post("/account/signup", fields(&csrf))
+            .cookie(pre.clone())
+            .insert_header(("origin", "http://jobby.test"))
+            .insert_header(("sec-fetch-site", "same-origin"))
     );
     assert_eq!(status, 303);
     assert_eq!(location.as_deref(), Some("/account/api-tokens"));
@@ -155,6 +174,13 @@ async fn signup_mint_use_revoke_logout() {
         mint("wrong", &["profile:read"]).cookie(session.clone())
     );
     assert_eq!(status, 403, "CSRF");
+    let (status, _, _, _) = call!(
+        app,
+        mint(&scsrf, &["profile:read"])
+            .cookie(session.clone())
+            .insert_header(("origin", "https://evil.example"))
+    );
+    assert_eq!(status, 403, "the right token from another site");
     let (status, _, _, html) = call!(
         app,
         mint(&scsrf, &["profile:read", "events:read"]).cookie(session.clone())

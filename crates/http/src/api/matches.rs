@@ -250,10 +250,12 @@ pub async fn accept_match(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !session::secrets_match(&session.csrf_token, sent) {
+    if crate::pages::account::cross_site(&state, &req)
+        || !session::secrets_match(&session.csrf_token, sent)
+    {
         return Err(ApiError::new(
             Code::CsrfFailed,
-            "The X-CSRF-Token header is missing or does not match this session.",
+            "The X-CSRF-Token header is missing or does not match this session, or the request came from another site.",
         ));
     }
     let id = path_id::<MatchId>(&id)?;

@@ -98,10 +98,35 @@ fn pre_session_csrf(req: &HttpRequest) -> (String, bool) {
     }
 }
 
-fn pre_session_ok(req: &HttpRequest, form: &Form) -> bool {
-    req.cookie(PRE_SESSION_COOKIE).is_some_and(|c| {
-        !c.value().is_empty() && session::secrets_match(c.value(), field(form, "csrf_token"))
-    })
+/// Whether a state-changing browser request comes from another site: the browser says so
+/// (`Sec-Fetch-Site` other than `same-origin` or `none`), or its `Origin` is not Jobby's
+/// public origin. Requests that carry neither header (older browsers, scripts) are left to
+/// the CSRF token alone.
+pub(crate) fn cross_site(state: &AppState, req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.to_str(), Ok("same-origin" | "none"));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return origin.to_str().ok() != Some(public_origin(&state.config.public_url));
+    }
+    false
+}
+
+/// `scheme://host[:port]` of the public URL.
+fn public_origin(public_url: &str) -> &str {
+    let after_scheme = public_url.find("://").map_or(0, |i| i + 3);
+    match public_url[after_scheme..].find('/') {
+        Some(i) => &public_url[..after_scheme + i],
+        None => public_url,
+    }
+}
+
+fn pre_session_ok(state: &AppState, req: &HttpRequest, form: &Form) -> bool {
+    !cross_site(state, req)
+        && req.cookie(PRE_SESSION_COOKIE).is_some_and(|c| {
+            !c.value().is_empty() && session::secrets_match(c.value(), field(form, "csrf_token"))
+        })
 }
 
 fn with_pre_session(
@@ -232,7 +257,7 @@ async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     let Some(form) = parse_form(&req, &body) else {
         return bad_form();
     };
-    if !pre_session_ok(&req, &form) {
+    if !pre_session_ok(&state, &req, &form) {
         return csrf_refused();
     }
     if let Err(resp) = attempt_allowed(&state, &req, "POST /account/signup").await {
@@ -316,7 +341,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
     let Some(form) = parse_form(&req, &body) else {
         return bad_form();
     };
-    if !pre_session_ok(&req, &form) {
+    if !pre_session_ok(&state, &req, &form) {
         return csrf_refused();
     }
     if let Err(resp) = attempt_allowed(&state, &req, "POST /account/login").await {
@@ -391,7 +416,7 @@ pub(super) async fn session_post(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_else(|| field(&form, "csrf_token"));
-    if !session::secrets_match(&session.csrf_token, sent) {
+    if cross_site(state, req) || !session::secrets_match(&session.csrf_token, sent) {
         return Err(csrf_refused());
     }
     Ok((session, user, form))
@@ -624,5 +649,20 @@ async fn revoke_token(
             tracing::error!(error = %e, "revoking failed");
             server_error()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_public_origin_drops_the_path() {
+        assert_eq!(
+            super::public_origin("https://jobby.example/base/"),
+            "https://jobby.example"
+        );
+        assert_eq!(
+            super::public_origin("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080"
+        );
     }
 }
