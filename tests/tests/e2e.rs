@@ -349,7 +349,7 @@ async fn the_worker_purges_keys_older_than_a_day() {
     assert_eq!(patch().send().await.unwrap().status(), 200);
     assert_eq!(
         jobby(&s, &["worker", "--once"]),
-        "purged 0 idempotency keys and 0 sessions; expired 0 matches",
+        "purged 0 idempotency keys, 0 sessions, 0 outbox records and 0 room tickets; expired 0 matches",
         "a fresh key stays"
     );
     let mut conn = AsyncPgConnection::establish(&s.database_url).await.unwrap();
@@ -359,7 +359,7 @@ async fn the_worker_purges_keys_older_than_a_day() {
         .unwrap();
     assert_eq!(
         jobby(&s, &["worker", "--once"]),
-        "purged 1 idempotency keys and 0 sessions; expired 0 matches"
+        "purged 1 idempotency keys, 0 sessions, 0 outbox records and 0 room tickets; expired 0 matches"
     );
     let again = patch().send().await.unwrap();
     assert_eq!(again.status(), 200);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, ServeArgs, StoreArgs};
 use jobby_domain::model::account::Email;
-use jobby_domain::model::idempotency;
+use jobby_domain::model::{idempotency, outbox, room};
 use jobby_domain::ports::{Clock, Database, Db, RateLimiter, SystemClock};
 use jobby_domain::usecases::{accounts, tokens};
 
@@ -186,10 +186,11 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     let db = Db::new(open_store(&store).await?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if once {
-        let (keys, sessions) = purge(&db, &clock).await;
+        let p = purge(&db, &clock).await;
         let expired = sweep(&db, &clock).await;
         println!(
-            "purged {keys} idempotency keys and {sessions} sessions; expired {expired} matches"
+            "purged {} idempotency keys, {} sessions, {} outbox records and {} room tickets; expired {expired} matches",
+            p.keys, p.sessions, p.outbox, p.tickets
         );
         return Ok(());
     }
@@ -201,7 +202,7 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
 }
 
 /// Background work: expire matches whose accept window closed (every half second), and purge
-/// idempotency keys past their 24 hours and expired sessions (every minute). Safe to run in
+/// old rows (every minute; see [`purge`]). Safe to run in
 /// several processes at once: each expiry is re-checked under its event's lock, and each
 /// purge is one idempotent DELETE.
 async fn background(db: Db, clock: Arc<dyn Clock>) {
@@ -235,35 +236,56 @@ async fn sweep(db: &Db, clock: &Arc<dyn Clock>) -> usize {
     }
 }
 
-/// One pass of the purges; returns how many keys and sessions went.
-async fn purge(db: &Db, clock: &Arc<dyn Clock>) -> (u64, u64) {
+/// How many rows one pass of the purges removed.
+#[derive(Default)]
+struct Purged {
+    keys: u64,
+    sessions: u64,
+    outbox: u64,
+    tickets: u64,
+}
+
+/// One pass of the purges: idempotency keys after a day, sessions once expired, outbox
+/// records after a week, room tickets a day after they expired.
+async fn purge(db: &Db, clock: &Arc<dyn Clock>) -> Purged {
     let now = clock.now();
-    let keys = match db
-        .inner()
-        .purge_idempotency(now - idempotency::retention())
-        .await
-    {
+    let store = db.inner();
+    let count = |what: &str, r: Result<u64, jobby_domain::ports::StoreError>| match r {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "purging idempotency keys failed");
+            tracing::warn!(error = %e, "purging {what} failed");
             0
         }
     };
-    let sessions = match db.inner().purge_sessions(now).await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e, "purging sessions failed");
-            0
-        }
+    let p = Purged {
+        keys: count(
+            "idempotency keys",
+            store
+                .purge_idempotency(now - idempotency::retention())
+                .await,
+        ),
+        sessions: count("sessions", store.purge_sessions(now).await),
+        outbox: count(
+            "outbox records",
+            store.purge_outbox(now - outbox::retention()).await,
+        ),
+        tickets: count(
+            "room tickets",
+            store
+                .purge_room_tickets(now - room::ticket_retention())
+                .await,
+        ),
     };
-    if keys + sessions > 0 {
+    if p.keys + p.sessions + p.outbox + p.tickets > 0 {
         tracing::info!(
-            keys,
-            sessions,
-            "expired idempotency keys and sessions purged"
+            keys = p.keys,
+            sessions = p.sessions,
+            outbox = p.outbox,
+            tickets = p.tickets,
+            "old rows purged"
         );
     }
-    (keys, sessions)
+    p
 }
 
 async fn admin(cmd: AdminCommand) -> Fallible<()> {

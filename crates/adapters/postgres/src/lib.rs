@@ -225,6 +225,28 @@ impl Database for PgDatabase {
         Ok(n as u64)
     }
 
+    async fn purge_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
+        let n = diesel::sql_query(
+            "DELETE FROM outbox WHERE created_at < $1 AND id < (SELECT max(id) FROM outbox)",
+        )
+        .bind::<st::Timestamptz, _>(before)
+        .execute(&mut conn)
+        .await
+        .map_err(store_err)?;
+        Ok(n as u64)
+    }
+
+    async fn purge_room_tickets(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        use schema::room_tickets;
+        let mut conn = self.conn().await?;
+        let n = diesel::delete(room_tickets::table.filter(room_tickets::expires_at.lt(before)))
+            .execute(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(n as u64)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         diesel::sql_query("SELECT 1")

@@ -71,6 +71,12 @@ pub struct DomainEvent {
     pub at: DateTime<Utc>,
 }
 
+/// How long outbox records are kept: far beyond any stream's resync and any consumer's
+/// catch-up, after which the worker purges them.
+pub fn retention() -> chrono::Duration {
+    chrono::Duration::days(7)
+}
+
 /// A stored domain event, with its position in the outbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutboxRecord {

@@ -5,6 +5,11 @@ use chrono::{DateTime, Utc};
 
 use super::ids::{MatchId, UserId};
 
+/// How long an expired room ticket is kept before the worker purges it.
+pub fn ticket_retention() -> chrono::Duration {
+    chrono::Duration::days(1)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoomTicket {
     pub match_id: MatchId,

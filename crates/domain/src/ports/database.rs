@@ -65,6 +65,11 @@ pub trait Database: Send + Sync {
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes sessions that expired before `before`. Returns how many.
     async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes outbox records written before `before`, always keeping the newest (streams
+    /// start from it). Returns how many.
+    async fn purge_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes room tickets that expired before `before`. Returns how many.
+    async fn purge_room_tickets(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -288,6 +288,12 @@ mod tests {
         async fn purge_sessions(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
             unreachable!("not used by authentication")
         }
+        async fn purge_outbox(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            unreachable!("not used by authentication")
+        }
+        async fn purge_room_tickets(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            unreachable!("not used by authentication")
+        }
         async fn ping(&self) -> Result<(), StoreError> {
             Ok(())
         }

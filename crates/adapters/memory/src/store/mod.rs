@@ -224,6 +224,23 @@ impl Database for MemoryDatabase {
         Ok((n - guard.sessions.len()) as u64)
     }
 
+    async fn purge_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut guard = self.state.lock().await;
+        let n = guard.outbox.len();
+        let newest = guard.outbox.back().map(|r| r.seq);
+        guard
+            .outbox
+            .retain(|r| r.event.at >= before || Some(r.seq) == newest);
+        Ok((n - guard.outbox.len()) as u64)
+    }
+
+    async fn purge_room_tickets(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut guard = self.state.lock().await;
+        let n = guard.tickets.len();
+        guard.tickets.retain(|_, t| t.expires_at >= before);
+        Ok((n - guard.tickets.len()) as u64)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
