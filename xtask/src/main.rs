@@ -2,7 +2,8 @@
 //!
 //! - `test` / `ci`: fmt check, clippy `-D warnings`, the layer check, the OpenAPI drift
 //!   check, and every test (nextest).
-//! - `layers`: fails when a crate depends on a layer it must not (from `cargo metadata`).
+//! - `layers`: fails when a crate depends on a layer it must not (from `cargo metadata`);
+//!   every package under `crates/adapters/` is an adapter.
 //! - `openapi`: writes `openapi.json` from the code.
 //! - `check-openapi-drift`: fails when `openapi.json` differs from the code's document, or
 //!   when the route table and the document disagree.
@@ -11,7 +12,7 @@
 mod bench;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -123,7 +124,15 @@ fn layers() -> Result {
     let packages = meta["packages"]
         .as_array()
         .ok_or("no packages in metadata")?;
+    let workspace_root = meta["workspace_root"]
+        .as_str()
+        .map_or_else(root, PathBuf::from);
     let ours: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    let manifests: Vec<(&str, &Path)> = packages
+        .iter()
+        .filter_map(|p| Some((p["name"].as_str()?, Path::new(p["manifest_path"].as_str()?))))
+        .collect();
+    let adapters = adapter_crates(&workspace_root, &manifests);
     let mut problems = vec![];
     for p in packages {
         let name = p["name"].as_str().unwrap_or("");
@@ -133,7 +142,7 @@ fn layers() -> Result {
             deps.insert((d["name"].as_str().unwrap_or(""), kind), ());
         }
         for (dep, kind) in deps.keys() {
-            if let Some(why) = forbidden(name, dep, kind, &ours) {
+            if let Some(why) = forbidden(name, dep, kind, &ours, &adapters) {
                 problems.push(format!("{name} -> {dep} ({kind}): {why}"));
             }
         }
@@ -145,15 +154,25 @@ fn layers() -> Result {
     }
 }
 
+/// The adapters are the workspace packages that live under `crates/adapters/`: a new one is
+/// held to the adapter rule from the day it appears, without being listed anywhere.
+fn adapter_crates<'a>(workspace_root: &Path, packages: &[(&'a str, &Path)]) -> Vec<&'a str> {
+    let dir = workspace_root.join("crates").join("adapters");
+    packages
+        .iter()
+        .filter(|(_, manifest)| manifest.starts_with(&dir))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 /// Why `pkg` may not depend on `dep`, if it may not.
-fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static str> {
-    const ADAPTERS: &[&str] = &[
-        "jobby-postgres",
-        "jobby-redis",
-        "jobby-memory",
-        "jobby-local",
-        "jobby-daily",
-    ];
+fn forbidden(
+    pkg: &str,
+    dep: &str,
+    kind: &str,
+    ours: &[&str],
+    adapters: &[&str],
+) -> Option<&'static str> {
     const IO_CRATES: &[&str] = &[
         "actix-web",
         "actix-http",
@@ -173,7 +192,7 @@ fn forbidden(pkg: &str, dep: &str, kind: &str, ours: &[&str]) -> Option<&'static
         "jobby-domain" if kind == "normal" && IO_CRATES.contains(&dep) => {
             Some("the domain does no I/O")
         }
-        p if ADAPTERS.contains(&p) && is_ours && dep != "jobby-domain" && dep != p => {
+        p if adapters.contains(&p) && is_ours && dep != "jobby-domain" && dep != p => {
             Some("an adapter depends on the domain only")
         }
         "jobby-http"
@@ -239,7 +258,8 @@ fn check_openapi_drift() -> Result {
 
 #[cfg(test)]
 mod tests {
-    use super::forbidden;
+    use super::{adapter_crates, forbidden};
+    use std::path::Path;
 
     #[test]
     fn the_layer_rule() {
@@ -250,14 +270,59 @@ mod tests {
             "jobby-http",
             "jobby",
         ];
-        assert!(forbidden("jobby-domain", "jobby-postgres", "normal", &ours).is_some());
-        assert!(forbidden("jobby-domain", "tokio", "normal", &ours).is_some());
-        assert!(forbidden("jobby-domain", "tokio", "dev", &ours).is_none());
-        assert!(forbidden("jobby-postgres", "jobby-domain", "normal", &ours).is_none());
-        assert!(forbidden("jobby-postgres", "jobby-memory", "dev", &ours).is_some());
-        assert!(forbidden("jobby-http", "jobby-postgres", "normal", &ours).is_some());
-        assert!(forbidden("jobby-http", "jobby-memory", "normal", &ours).is_some());
-        assert!(forbidden("jobby-http", "jobby-memory", "dev", &ours).is_none());
-        assert!(forbidden("jobby", "jobby-postgres", "normal", &ours).is_none());
+        let adapters = ["jobby-postgres", "jobby-memory"];
+        let f = |pkg, dep, kind| forbidden(pkg, dep, kind, &ours, &adapters);
+        assert!(f("jobby-domain", "jobby-postgres", "normal").is_some());
+        assert!(f("jobby-domain", "tokio", "normal").is_some());
+        assert!(f("jobby-domain", "tokio", "dev").is_none());
+        assert!(f("jobby-postgres", "jobby-domain", "normal").is_none());
+        assert!(f("jobby-postgres", "jobby-memory", "dev").is_some());
+        assert!(f("jobby-http", "jobby-postgres", "normal").is_some());
+        assert!(f("jobby-http", "jobby-memory", "normal").is_some());
+        assert!(f("jobby-http", "jobby-memory", "dev").is_none());
+        assert!(f("jobby", "jobby-postgres", "normal").is_none());
+    }
+
+    #[test]
+    fn adapters_are_the_crates_under_crates_adapters() {
+        let root = Path::new("/w/jobby");
+        let packages = [
+            (
+                "jobby-domain",
+                Path::new("/w/jobby/crates/domain/Cargo.toml"),
+            ),
+            (
+                "jobby-postgres",
+                Path::new("/w/jobby/crates/adapters/postgres/Cargo.toml"),
+            ),
+            (
+                "jobby-stripe",
+                Path::new("/w/jobby/crates/adapters/stripe/Cargo.toml"),
+            ),
+            ("jobby-http", Path::new("/w/jobby/crates/http/Cargo.toml")),
+            // Not under this workspace's crates/adapters/, whatever the name says.
+            (
+                "adapters-lookalike",
+                Path::new("/w/jobby/crates/adapters-extra/Cargo.toml"),
+            ),
+            (
+                "jobby-other",
+                Path::new("/elsewhere/jobby/crates/adapters/x/Cargo.toml"),
+            ),
+            ("jobby", Path::new("/w/jobby/crates/server/Cargo.toml")),
+        ];
+        let adapters = adapter_crates(root, &packages);
+        assert_eq!(adapters, ["jobby-postgres", "jobby-stripe"]);
+
+        // A crate that appears under crates/adapters/ is held to the adapter rule at once.
+        let ours: Vec<&str> = packages.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            forbidden("jobby-stripe", "jobby-postgres", "normal", &ours, &adapters),
+            Some("an adapter depends on the domain only")
+        );
+        assert!(forbidden("jobby-stripe", "jobby-domain", "normal", &ours, &adapters).is_none());
+        assert!(forbidden("jobby-stripe", "reqwest", "normal", &ours, &adapters).is_none());
+        // Outside crates/adapters/ the rule does not apply.
+        assert!(forbidden("jobby-other", "jobby-postgres", "normal", &ours, &adapters).is_none());
     }
 }
