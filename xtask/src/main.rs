@@ -1,7 +1,8 @@
 //! Project automation. `cargo xtask test` is the one command that says "green".
 //!
 //! - `test` / `ci`: fmt check, clippy `-D warnings`, the layer check, the OpenAPI drift
-//!   check, and every test (nextest).
+//!   check, and every test (nextest); ends by saying how many service-backed tests skipped
+//!   for want of Postgres, Redis or Chromium (from nextest's JUnit report, see `junit.rs`).
 //! - `layers`: fails when a crate depends on a layer it must not (from `cargo metadata`);
 //!   every package under `crates/adapters/` is an adapter.
 //! - `openapi`: writes `openapi.json` from the code.
@@ -10,6 +11,7 @@
 //! - `bench`: release build, server on Postgres + Redis, load with `oha`; see `bench.rs`.
 
 mod bench;
+mod junit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,7 +105,32 @@ fn test(extra: &[String]) -> Result {
             "--no-fail-fast",
         ])
         .args(extra);
-    run(&mut nextest, "cargo nextest run")
+    // A report left by an earlier run must not be counted as this run's.
+    let profile = junit::profile(extra, std::env::var("NEXTEST_PROFILE").ok());
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+    let reports = junit::report_paths(&root(), target_dir.as_deref(), &profile);
+    for report in &reports {
+        let _ = std::fs::remove_file(report);
+    }
+    let tested = run(&mut nextest, "cargo nextest run");
+    report_skipped(&reports);
+    tested
+}
+
+/// Says how many tests skipped for want of Postgres, Redis or Chromium: they pass, so
+/// without this line a run with no services looks as green as a full one.
+fn report_skipped(reports: &[PathBuf]) {
+    match reports.iter().find_map(|p| std::fs::read_to_string(p).ok()) {
+        Some(xml) => eprintln!("{}", junit::summary(&junit::skipped_tests(&xml))),
+        None => eprintln!(
+            "==> skipped tests not counted: nextest wrote no JUnit report ({})",
+            reports
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
 }
 
 /// The arrows of DESIGN.md: domain depends on nothing of ours; adapters and http on domain
