@@ -1,16 +1,23 @@
 //! Project automation. `cargo xtask test` is the one command that says "green".
 //!
 //! - `test` / `ci`: fmt check, clippy `-D warnings`, the layer check, the OpenAPI drift
-//!   check, and every test (nextest); ends by saying how many service-backed tests skipped
-//!   for want of Postgres, Redis or Chromium (from nextest's JUnit report, see `junit.rs`).
+//!   check, the v1 compatibility check, and every test (nextest); ends by saying how many
+//!   service-backed tests skipped for want of Postgres, Redis or Chromium (from nextest's
+//!   JUnit report, see `junit.rs`).
 //! - `layers`: fails when a crate depends on a layer it must not (from `cargo metadata`);
 //!   every package under `crates/adapters/` is an adapter.
 //! - `openapi`: writes `openapi.json` from the code.
 //! - `check-openapi-drift`: fails when `openapi.json` differs from the code's document, or
 //!   when the route table and the document disagree.
+//! - `check-api-compat`: fails when `openapi.json` breaks the v1 forward contract kept in
+//!   `api/v1-baseline.json`: an endpoint, a success status, a response field or an error
+//!   code gone, or a request validated more strictly; see `compat.rs`.
+//! - `accept-api-baseline`: copies `openapi.json` to `api/v1-baseline.json`, listing the
+//!   breaks it accepts; the only way the baseline moves.
 //! - `bench`: release build, server on Postgres + Redis, load with `oha`; see `bench.rs`.
 
 mod bench;
+mod compat;
 mod junit;
 
 use std::collections::BTreeMap;
@@ -26,9 +33,13 @@ fn main() -> ExitCode {
         Some("layers") => layers(),
         Some("openapi") => write_openapi(),
         Some("check-openapi-drift") => check_openapi_drift(),
+        Some("check-api-compat") => check_api_compat(),
+        Some("accept-api-baseline") => accept_api_baseline(),
         Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|layers|openapi|check-openapi-drift|bench>");
+            eprintln!(
+                "usage: cargo xtask <test|ci|layers|openapi|check-openapi-drift|check-api-compat|accept-api-baseline|bench>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -88,6 +99,7 @@ fn test(extra: &[String]) -> Result {
     )?;
     layers()?;
     check_openapi_drift()?;
+    check_api_compat()?;
     // The end-to-end tests run the `jobby` binary itself; cargo builds a package's binaries
     // only for that package's own integration tests, so build them explicitly.
     run(
@@ -280,6 +292,51 @@ fn check_openapi_drift() -> Result {
             line + 1
         ));
     }
+    Ok(())
+}
+
+/// The v1 forward contract, and the document it was promised in.
+const BASELINE: &str = "api/v1-baseline.json";
+
+fn read_json(path: &str) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(root().join(path)).map_err(|e| format!("{path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+fn check_api_compat() -> Result {
+    eprintln!("==> v1 API compatibility check");
+    let baseline = read_json(BASELINE).map_err(|e| {
+        format!("{e}; `cargo xtask accept-api-baseline` writes it from openapi.json")
+    })?;
+    let current = read_json("openapi.json")?;
+    let violations = compat::check(&baseline, &current);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "openapi.json breaks the v1 contract of {BASELINE} ({} violations):\n  {}\n\
+         v1 never removes an endpoint, a response field or an error code, and never tightens \
+         request validation: make the change additive. Only if the baseline itself is wrong, \
+         `cargo xtask accept-api-baseline` moves it.",
+        list.len(),
+        list.join("\n  ")
+    ))
+}
+
+fn accept_api_baseline() -> Result {
+    let current = read_json("openapi.json")?;
+    if let Ok(baseline) = read_json(BASELINE) {
+        for v in compat::check(&baseline, &current) {
+            eprintln!("accepting: {v}");
+        }
+    }
+    let path = root().join(BASELINE);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::copy(root().join("openapi.json"), &path).map_err(|e| format!("{BASELINE}: {e}"))?;
+    eprintln!("wrote {BASELINE} from openapi.json");
     Ok(())
 }
 
