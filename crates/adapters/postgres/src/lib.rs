@@ -432,6 +432,99 @@ mod contract {
         );
     }
 
+    /// A leave reads the seeker's entry (event A) and waits for A's lock, while another
+    /// transaction that holds it moves the seeker to event B, where they are matched with B's
+    /// only interviewer. The leave must act in B under B's lock: the abandoned match frees
+    /// the interviewer, and B's next seeker is seated at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leave_racing_a_move_to_another_event_acts_where_the_entry_now_is() {
+        use std::time::Duration;
+
+        use diesel::sql_types::{Text, Uuid as SqlUuid};
+        use diesel::{QueryableByName, sql_query};
+        use diesel_async::{
+            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+        };
+        use jobby_domain::model::ids::UserId;
+        use jobby_domain::ports::Db;
+        use jobby_domain::usecases::queue;
+
+        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
+            return;
+        };
+        let db = Db::new(Arc::new(crate::connect(&url, 4).await.unwrap()));
+        let [oa, ob, interviewer, seeker, next] = [(); 5].map(|()| UserId::new().uuid());
+        let [ea, eb, m] = [(); 3].map(|()| uuid::Uuid::now_v7());
+        let mut admin = AsyncPgConnection::establish(&url).await.unwrap();
+        admin
+            .batch_execute(&format!(
+                "INSERT INTO users (id, email, account_type, password_hash) VALUES \
+                   ('{oa}', 'oa@x.dev', 'recruiter', 'x'), ('{ob}', 'ob@x.dev', 'recruiter', 'x'), \
+                   ('{interviewer}', 'i@x.dev', 'recruiter', 'x'), \
+                   ('{seeker}', 's@x.dev', 'seeker', 'x'), ('{next}', 'n@x.dev', 'seeker', 'x'); \
+                 INSERT INTO events (id, owner_id, title, status, created_at) VALUES \
+                   ('{ea}', '{oa}', 'A', 'live', now()), ('{eb}', '{ob}', 'B', 'live', now()); \
+                 INSERT INTO event_interviewers (event_id, user_id, available, idle_since) VALUES \
+                   ('{eb}', '{interviewer}', true, now()); \
+                 INSERT INTO queue_entries (seeker_id, event_id, joined_at, state) VALUES \
+                   ('{seeker}', '{ea}', now() - interval '1 minute', 'waiting'), \
+                   ('{next}', '{eb}', now(), 'waiting');"
+            ))
+            .await
+            .unwrap();
+        // Holds A's lock, moves the seeker from A to B, matched with B's interviewer.
+        let mut mover = AsyncPgConnection::establish(&url).await.unwrap();
+        mover
+            .batch_execute(&format!(
+                "BEGIN; \
+                 SELECT id FROM events WHERE id = '{ea}' FOR NO KEY UPDATE; \
+                 DELETE FROM queue_entries WHERE seeker_id = '{seeker}'; \
+                 INSERT INTO matches (id, event_id, seeker_id, interviewer_id, status, created_at, expires_at) \
+                   VALUES ('{m}', '{eb}', '{seeker}', '{interviewer}', 'pending', now(), now() + interval '1 minute'); \
+                 INSERT INTO queue_entries (seeker_id, event_id, joined_at, state, match_id) \
+                   VALUES ('{seeker}', '{eb}', now() - interval '2 minutes', 'matched', '{m}');"
+            ))
+            .await
+            .unwrap();
+        let who = UserId::from_uuid(seeker);
+        let leave = tokio::spawn(async move {
+            db.transaction(move |r| {
+                Box::pin(async move { queue::leave(r, who, chrono::Utc::now()).await })
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!leave.is_finished(), "the leave waits for A's lock");
+        mover.batch_execute("COMMIT").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), leave)
+            .await
+            .expect("the leave finishes")
+            .unwrap()
+            .unwrap();
+
+        #[derive(QueryableByName)]
+        struct Entry {
+            #[diesel(sql_type = Text)]
+            state: String,
+        }
+        let left: Vec<Entry> = sql_query("SELECT state FROM queue_entries WHERE seeker_id = $1")
+            .bind::<SqlUuid, _>(seeker)
+            .load(&mut admin)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "the seeker left B's queue");
+        let next_entry: Vec<Entry> =
+            sql_query("SELECT state FROM queue_entries WHERE seeker_id = $1")
+                .bind::<SqlUuid, _>(next)
+                .load(&mut admin)
+                .await
+                .unwrap();
+        assert_eq!(
+            next_entry[0].state, "matched",
+            "B's next seeker gets the interviewer the leave freed"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrations_run_twice_concurrently_and_revert() {
         use diesel_migrations::MigrationHarness;

@@ -198,16 +198,33 @@ pub async fn leave(
     seeker: UserId,
     now: DateTime<Utc>,
 ) -> Result<QueueStatus, Error> {
-    let Some(entry) = repo.entry_of(seeker).await? else {
+    let Some(mut entry) = repo.entry_of(seeker).await? else {
         return status(repo, seeker).await;
     };
-    let event = repo
-        .lock_event(entry.event_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    // Read again under the lock: a match may have been made meanwhile.
-    let Some(entry) = repo.entry_of(seeker).await? else {
-        return status(repo, seeker).await;
+    // Lock the entry's event, then read the entry again under the lock: a match may have
+    // been made meanwhile, or the seeker may have left and joined another event's queue, whose
+    // lock is then the one to hold. Each move needs a committed leave and join, so this
+    // settles at once; the bound only guards against a store that keeps changing.
+    let mut attempts = 0;
+    let event = loop {
+        let event = repo
+            .lock_event(entry.event_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let Some(now_entry) = repo.entry_of(seeker).await? else {
+            return status(repo, seeker).await;
+        };
+        entry = now_entry;
+        if entry.event_id == event.id {
+            break event;
+        }
+        attempts += 1;
+        if attempts == 3 {
+            return Err(StoreError::Unavailable(format!(
+                "the queue entry of {seeker} kept moving between events"
+            ))
+            .into());
+        }
     };
     let mut out = Vec::new();
     if let EntryState::Matched(id) = entry.state
