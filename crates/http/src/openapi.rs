@@ -135,7 +135,7 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
     };
     op.insert("description".into(), json!(description));
 
-    if spec.is_mutating() && spec.access != Access::Session {
+    if spec.is_mutating() {
         let params = op.entry("parameters").or_insert_with(|| json!([]));
         if let Some(list) = params.as_array_mut() {
             list.push(json!({
@@ -175,7 +175,7 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
             "INSUFFICIENT_SCOPE, IP_NOT_ALLOWED or WRONG_ACCOUNT_TYPE",
         );
     }
-    if spec.is_mutating() && spec.access != Access::Session {
+    if spec.is_mutating() {
         add("400", "VALIDATION: invalid body, fields or Idempotency-Key");
         add(
             "409",

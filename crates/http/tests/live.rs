@@ -605,23 +605,49 @@ async fn an_accepted_match_can_be_declined_until_someone_enters_the_room() {
     )
     .await;
     let mid = joined["match_id"].as_str().unwrap();
-    for (who, b) in [(&seeker, "seeker"), (&rec, "recruiter")] {
-        let br = browser(&st, who).await;
-        let (s, _, m) = send(
-            &app,
-            TestRequest::post()
-                .uri(&format!("/api/v1/matches/{mid}/accept"))
-                .insert_header(("cookie", br.cookie.clone()))
-                .insert_header(("x-csrf-token", br.csrf.clone())),
-        )
-        .await;
-        assert_eq!(s, 200, "{b}: {m}");
-    }
+    let sb = browser(&st, &seeker).await;
+    let (s, _, m) = send(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/matches/{mid}/accept"))
+            .insert_header(("cookie", sb.cookie.clone()))
+            .insert_header(("x-csrf-token", sb.csrf.clone())),
+    )
+    .await;
+    assert_eq!(s, 200, "{m}");
+
+    // The human's accept takes an Idempotency-Key like every mutation: a retry replays.
+    let rb = browser(&st, &rec).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let accept_keyed = |key: Option<&str>| {
+        let mut r = TestRequest::post()
+            .uri(&format!("/api/v1/matches/{mid}/accept"))
+            .insert_header(("cookie", rb.cookie.clone()))
+            .insert_header(("x-csrf-token", rb.csrf.clone()));
+        if let Some(k) = key {
+            r = r.insert_header(("idempotency-key", k.to_owned()));
+        }
+        r
+    };
+    let (s, _, first) = send(&app, accept_keyed(Some(&key))).await;
+    assert_eq!((s, &first["status"]), (200, &json!("accepted")), "{first}");
+    let (s, h, again) = send(&app, accept_keyed(Some(&key))).await;
+    assert_eq!((s, &again), (200, &first), "the retry replays");
+    assert_eq!(
+        h.get("idempotent-replayed").map(String::as_str),
+        Some("true")
+    );
+    let (s, _, b) = send(&app, accept_keyed(None)).await;
+    assert_eq!(s, 409, "without the key it runs again: {b}");
+    assert_envelope(&b, "MATCH_NOT_PENDING");
     let (_, _, m) = send(&app, get(&format!("/api/v1/matches/{mid}"), &rt)).await;
     assert_eq!(
         (&m["status"], &m["started_at"]),
         (&json!("accepted"), &Value::Null)
     );
+    let (s, _, b) = send(&app, accept_keyed(Some("not-a-uuid"))).await;
+    assert_eq!(s, 400, "{b}");
+    assert_envelope(&b, "VALIDATION");
 
     let (s, _, m) = send(
         &app,

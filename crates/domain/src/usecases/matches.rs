@@ -211,6 +211,23 @@ pub enum RoomUrlError {
     Video(#[from] VideoError),
 }
 
+/// Creates the room of a match both sides have accepted, if it does not exist yet (after an
+/// accept that ran, or was replayed, through an idempotency key). Nothing for any other match.
+pub async fn ensure_room_of(
+    db: &Db,
+    video: &dyn VideoRooms,
+    user: UserId,
+    id: MatchId,
+) -> Result<(), RoomUrlError> {
+    let m = db
+        .read(move |r| Box::pin(async move { get(r, user, id).await }))
+        .await?;
+    if m.status == MatchStatus::Accepted {
+        ensure_room(db, video, &m).await?;
+    }
+    Ok(())
+}
+
 /// Creates the match's room once and records that it exists.
 async fn ensure_room(db: &Db, video: &dyn VideoRooms, m: &Match) -> Result<(), RoomUrlError> {
     if m.room_name.is_some() {

@@ -1,7 +1,7 @@
 use crate::error::Code;
 use std::collections::HashMap;
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use jobby_domain::Error;
 use jobby_domain::model::ids::{EventId, MatchId, UserId};
@@ -11,7 +11,7 @@ use jobby_domain::usecases::matches::{self, RoomUrlError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::mutate::{Reply, mutate};
+use super::mutate::{Reply, mutate, mutate_as};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Authed, ListBody, RawBody, page, path_id};
@@ -236,6 +236,7 @@ pub async fn accept_match(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
+    RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let (session, user) = crate::pages::account::current(&state, &req)
         .await
@@ -259,6 +260,28 @@ pub async fn accept_match(
         ));
     }
     let id = path_id::<MatchId>(&id)?;
+    if req
+        .extensions()
+        .get::<crate::mw::IdempotencyKey>()
+        .is_some()
+    {
+        // With a key: the accept runs (or is replayed) through the idempotency store, scoped
+        // to this human; the room of a match now accepted by both is made after it.
+        let (uid, now, public_url) = (user.id, state.clock.now(), state.config.public_url.clone());
+        let resp = mutate_as(&state, &req, uid, &body, move |r| {
+            Box::pin(async move {
+                let (m, _) = matches::accept(r, uid, id, now).await?;
+                Reply::ok(&MatchBody::new(m, &public_url))
+            })
+        })
+        .await;
+        if resp.status().is_success()
+            && let Err(e) = matches::ensure_room_of(&state.db, &*state.video, uid, id).await
+        {
+            tracing::warn!(error = %e, match_id = %id, "creating the room failed; the room URL route will retry");
+        }
+        return Ok(resp);
+    }
     let m = accept_as(&state, user.id, id).await?;
     Ok(HttpResponse::Ok().json(MatchBody::new(m, &state.config.public_url)))
 }

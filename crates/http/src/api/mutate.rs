@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::BoxFuture;
 use jobby_domain::model::idempotency::{Fingerprint, IdempotencyScope, SavedResponse};
+use jobby_domain::model::ids::UserId;
 use jobby_domain::model::token::TokenPrincipal;
 use jobby_domain::ports::Repo;
 use jobby_domain::usecases::idempotency::{self, Outcome};
@@ -68,9 +69,24 @@ pub async fn mutate<F>(
 where
     F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>> + Send + 'static,
 {
+    mutate_as(state, req, principal.user_id, body, op).await
+}
+
+/// [`mutate`] for the account `user`, however it was authenticated (a token, or a human's
+/// browser session): keys are scoped to the account.
+pub async fn mutate_as<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    user: UserId,
+    body: &[u8],
+    op: F,
+) -> HttpResponse
+where
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>> + Send + 'static,
+{
     let key = req.extensions().get::<IdempotencyKey>().copied().map(|k| {
         let scope = IdempotencyScope {
-            user_id: principal.user_id,
+            user_id: user,
             key: k.0,
         };
         let fp = Fingerprint::of(req.method().as_str(), req.path(), req.query_string(), body);
