@@ -238,7 +238,7 @@ pub async fn accept_match(
     id: web::Path<String>,
     RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, user) = crate::pages::account::current(&state, &req)
+    let (session, user) = crate::pages::session::current(&state, &req)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| {
@@ -251,7 +251,7 @@ pub async fn accept_match(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if crate::pages::account::cross_site(&state, &req)
+    if crate::pages::session::cross_site(&state, &req)
         || !session::secrets_match(&session.csrf_token, sent)
     {
         return Err(ApiError::new(

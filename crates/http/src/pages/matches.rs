@@ -8,8 +8,8 @@ use jobby_domain::model::ids::MatchId;
 use jobby_domain::model::matches::{Match, MatchStatus, Side};
 use jobby_domain::usecases::matches::{self, RoomError};
 
-use super::account::{current, see_other, server_error, session_post};
 use super::html::{esc, page};
+use super::session::{current, see_other, server_error, session_post};
 use crate::AppState;
 use crate::api::matches::{accept_as, decline_as};
 

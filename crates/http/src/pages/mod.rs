@@ -3,9 +3,11 @@
 //! Every state-changing form carries a CSRF token: tied to the session once logged in, and to
 //! a pre-session cookie on the login and signup forms.
 
-pub mod account;
+mod account;
 mod html;
 mod matches;
+pub(crate) mod session;
+mod tokens;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     account::configure(cfg);
