@@ -494,31 +494,70 @@ async fn events_queue_and_matches_end_to_end() {
     assert_eq!(mine["data"].as_array().unwrap().len(), 1);
 }
 
-#[actix_web::test]
-async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
-    let st = state();
-    let app = test::init_service(jobby_http::build_app(st.clone())).await;
-    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
-    let seeker = user(&st, "seek@example.com", AccountType::Seeker).await;
-    let rt = token(&st, &rec, &[Scope::EventsWrite]).await;
-    let stk = token(&st, &seeker, &[Scope::QueueWrite]).await;
+/// A live event whose owner interviews, and a seeker matched with them at once.
+struct Matched {
+    rec: jobby_domain::model::account::User,
+    seeker: jobby_domain::model::account::User,
+    /// The recruiter's token: events and matches.
+    rt: String,
+    /// The seeker's token: queue and matches.
+    stk: String,
+    mid: String,
+}
+
+async fn matched<S, B>(st: &jobby_http::AppState, app: &S) -> Matched
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let rec = user(st, "rec@example.com", AccountType::Recruiter).await;
+    let seeker = user(st, "seek@example.com", AccountType::Seeker).await;
+    let rt = token(st, &rec, &[Scope::EventsWrite, Scope::MatchesRead]).await;
+    let stk = token(
+        st,
+        &seeker,
+        &[Scope::QueueWrite, Scope::QueueRead, Scope::MatchesWrite],
+    )
+    .await;
     let (_, _, ev) = send(
-        &app,
+        app,
         post_json("/api/v1/events", &rt, json!({"title": "Fair"})),
     )
     .await;
     let id = ev["id"].as_str().unwrap();
     send(
-        &app,
+        app,
         post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({})),
     )
     .await;
     let (_, _, joined) = send(
-        &app,
+        app,
         post_json("/api/v1/queue/join", &stk, json!({"event_id": id})),
     )
     .await;
-    let mid = joined["match_id"].as_str().unwrap();
+    let mid = joined["match_id"]
+        .as_str()
+        .expect("matched at once")
+        .to_owned();
+    Matched {
+        rec,
+        seeker,
+        rt,
+        stk,
+        mid,
+    }
+}
+
+#[actix_web::test]
+async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
+    let st = state();
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let Matched { seeker, mid, .. } = matched(&st, &app).await;
+    let mid = mid.as_str();
     let b = browser(&st, &seeker).await;
     let page = format!("/account/matches/{mid}");
 
@@ -579,32 +618,14 @@ async fn the_match_page_accepts_with_the_session_and_its_csrf_token() {
 async fn an_accepted_match_can_be_declined_until_someone_enters_the_room() {
     let st = state();
     let app = test::init_service(jobby_http::build_app(st.clone())).await;
-    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
-    let seeker = user(&st, "seek@example.com", AccountType::Seeker).await;
-    let rt = token(&st, &rec, &[Scope::EventsWrite, Scope::MatchesRead]).await;
-    let stk = token(
-        &st,
-        &seeker,
-        &[Scope::QueueWrite, Scope::QueueRead, Scope::MatchesWrite],
-    )
-    .await;
-    let (_, _, ev) = send(
-        &app,
-        post_json("/api/v1/events", &rt, json!({"title": "Fair"})),
-    )
-    .await;
-    let id = ev["id"].as_str().unwrap();
-    send(
-        &app,
-        post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({})),
-    )
-    .await;
-    let (_, _, joined) = send(
-        &app,
-        post_json("/api/v1/queue/join", &stk, json!({"event_id": id})),
-    )
-    .await;
-    let mid = joined["match_id"].as_str().unwrap();
+    let Matched {
+        rec,
+        seeker,
+        rt,
+        stk,
+        mid,
+    } = matched(&st, &app).await;
+    let mid = mid.as_str();
     let sb = browser(&st, &seeker).await;
     let (s, _, m) = send(
         &app,
