@@ -499,3 +499,75 @@ pub async fn old_outbox_records_and_room_tickets_are_purged(db: Arc<dyn Database
     );
     assert_eq!(db.inner().purge_outbox(cut).await.unwrap(), 0);
 }
+
+pub async fn an_accepted_match_is_declined_until_it_starts(db: Arc<dyn Database>) {
+    let db = Db::new(db);
+    let rec = create_user(&db, "start-rec@example.com", AccountType::Recruiter).await;
+    let seeker = create_user(&db, "start-seek@example.com", AccountType::Seeker).await;
+    let ev = new_event(&db, rec.id, vec![]).await;
+    start(&db, rec.id, ev).await;
+    let accept_both = |db: Db, mid: MatchId| async move {
+        for user in [seeker.id, rec.id] {
+            let at = now();
+            db.transaction(move |r| {
+                Box::pin(async move { matches::accept(r, user, mid, at).await })
+            })
+            .await
+            .expect("accept");
+        }
+    };
+
+    // Accepted, nobody in the room: the seeker may still decline, and leaves the queue.
+    let first = join(&db, seeker.id, ev).await.unwrap().match_id.unwrap();
+    accept_both(db.clone(), first).await;
+    let at = now();
+    let (sid, rid) = (seeker.id, rec.id);
+    let declined = db
+        .transaction(move |r| {
+            Box::pin(async move { matches::decline(r, sid, first, None, at).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(declined.status, MatchStatus::Declined);
+    assert_eq!(status(&db, seeker.id).await.status, QueueState::NotQueued);
+
+    // Once someone entered the room (stored, read back), a decline is refused.
+    available(&db, rec.id, ev, true).await;
+    let second = join(&db, seeker.id, ev).await.unwrap().match_id.unwrap();
+    accept_both(db.clone(), second).await;
+    let entered = now();
+    db.transaction(move |r| {
+        Box::pin(async move {
+            let mut m = matches::get(r, rid, second).await?;
+            m.start(entered);
+            r.update_match(&m).await?;
+            Ok::<_, Error>(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        get_match(&db, rec.id, second).await.started_at,
+        Some(entered)
+    );
+    let refused = db
+        .transaction(move |r| {
+            Box::pin(async move { matches::decline(r, rid, second, None, now()).await })
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::Conflict {
+                code: Code::MatchNotPending,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        get_match(&db, rec.id, second).await.status,
+        MatchStatus::Accepted
+    );
+}
