@@ -1,7 +1,6 @@
 //! The Postgres adapter: every store port over diesel + diesel-async (pure Rust, no libpq),
 //! a deadpool connection pool, and the embedded migrations of `migrations/`.
 
-mod live;
 mod repo;
 mod rows;
 pub mod schema;
@@ -25,7 +24,9 @@ use jobby_domain::model::token::{TokenHash, TokenPrincipal};
 use jobby_domain::ports::{Database, StoreError, TxBody, TxOutput};
 
 pub use repo::PgRepo;
-use rows::{Failure, IdempotencyRow, PrincipalRow, corrupt, store_err};
+use rows::idempotency::IdempotencyRow;
+use rows::tokens::PrincipalRow;
+use rows::{Failure, corrupt, store_err};
 use schema::idempotency_keys;
 
 /// The migrations of `migrations/`, embedded at build time.

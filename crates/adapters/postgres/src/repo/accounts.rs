@@ -1,7 +1,9 @@
 //! Accounts and browser sessions.
 
 use super::PgRepo;
-use crate::rows::{ProfileWrite, SessionRow, UserRow, store_err};
+use crate::rows::accounts::{SessionRow, UserRow};
+use crate::rows::profile::ProfileWrite;
+use crate::rows::store_err;
 use crate::schema::{profiles, sessions, users};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,7 +1,7 @@
 //! Events and their interviewer seats.
 
 use super::PgRepo;
-use crate::live::{EventRow, SeatRow};
+use crate::rows::events::{EventRow, SeatRow};
 use crate::rows::store_err;
 use crate::schema::{event_interviewers, events, matches, users};
 use async_trait::async_trait;

@@ -1,7 +1,7 @@
 //! Matches, declines and room tickets.
 
 use super::PgRepo;
-use crate::live::{MatchRow, TicketRow};
+use crate::rows::matches::{MatchRow, TicketRow};
 use crate::rows::store_err;
 use crate::schema::{matches, room_tickets};
 use async_trait::async_trait;

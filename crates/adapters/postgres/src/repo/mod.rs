@@ -1,6 +1,6 @@
 //! Every [`Repo`](jobby_domain::ports::Repo) port over one connection, one file per aggregate
 //! port: inside a transaction when [`crate::PgDatabase`] opened one, statement by statement
-//! otherwise. Rows and their conversions are in `crate::rows` and `crate::live`.
+//! otherwise. Rows and their conversions are beside, in `crate::rows`.
 
 mod accounts;
 mod events;

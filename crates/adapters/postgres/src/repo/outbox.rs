@@ -1,7 +1,7 @@
 //! The outbox of domain events.
 
 use super::PgRepo;
-use crate::live::OutboxRow;
+use crate::rows::outbox::OutboxRow;
 use crate::rows::store_err;
 use crate::schema::outbox;
 use async_trait::async_trait;

@@ -1,10 +1,10 @@
 //! Profiles, settings and IP allowlists.
 
 use super::{PgRepo, no_account};
-use crate::rows::{
+use crate::rows::profile::{
     ProfileRow, ProfileWrite, allowlist, allowlist_strings, notifications_json, settings_from,
-    store_err,
 };
+use crate::rows::store_err;
 use crate::schema::{profiles, settings, users};
 use async_trait::async_trait;
 use diesel::prelude::*;

@@ -1,7 +1,7 @@
 //! The queue of an event.
 
 use super::PgRepo;
-use crate::live::{EntryRow, QUEUE_VIEW, ViewRow, entry_columns};
+use crate::rows::queue::{EntryRow, QUEUE_VIEW, ViewRow, entry_columns};
 use crate::rows::store_err;
 use crate::schema::queue_entries;
 use async_trait::async_trait;

@@ -1,7 +1,8 @@
 //! Personal access tokens.
 
 use super::PgRepo;
-use crate::rows::{TokenRow, scope_names, store_err};
+use crate::rows::store_err;
+use crate::rows::tokens::{TokenRow, scope_names};
 use crate::schema::api_tokens;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
