@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::api::routes;
 use crate::error::Code;
-use crate::routes::{Access, ROUTES, RouteSpec};
+use crate::routes::{Access, RouteSpec};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -75,7 +76,7 @@ fn annotate(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
-    for spec in ROUTES {
+    for spec in routes() {
         let Some(op) = paths
             .get_mut(spec.path)
             .and_then(|p| p.get_mut(spec.method.to_lowercase()))
@@ -225,7 +226,7 @@ pub fn check(document: &str) -> Vec<String> {
         .get("paths")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
-    for spec in ROUTES {
+    for spec in routes() {
         if paths
             .get(spec.path)
             .and_then(|p| p.get(spec.method.to_lowercase()))
@@ -243,7 +244,7 @@ pub fn check(document: &str) -> Vec<String> {
             .map(|m| m.keys().cloned().collect::<Vec<_>>())
             .unwrap_or_default()
         {
-            let known = ROUTES
+            let known = routes()
                 .iter()
                 .any(|r| r.path == path && r.method.eq_ignore_ascii_case(&method));
             if !known {

@@ -1,6 +1,8 @@
 //! The route table: for every `/api/v1` operation, its scope, rate-limit class, required
 //! account type and deprecation. The auth middleware enforces it, the OpenAPI document is
-//! annotated from it, and a check keeps it and the document in step.
+//! annotated from it, and a check keeps it and the document in step. Each entry is the
+//! `ROUTE` beside its handler in `api/<resource>/<operation>.rs`; [`crate::api::routes`]
+//! collects them.
 
 use actix_web::http::Method;
 use jobby_domain::model::account::AccountType;
@@ -52,7 +54,8 @@ impl RouteSpec {
     }
 }
 
-const fn route(
+/// An entry with no account restriction and no deprecation.
+pub const fn route(
     method: &'static str,
     path: &'static str,
     access: Access,
@@ -68,172 +71,23 @@ const fn route(
     }
 }
 
-use Access::{AnyToken, Public, Session, Token};
-use RateClass::{Anonymous, Cost, Read, Write};
-
-const fn for_account(spec: RouteSpec, account: AccountType) -> RouteSpec {
+/// `spec`, for one account type only.
+pub const fn for_account(spec: RouteSpec, account: AccountType) -> RouteSpec {
     RouteSpec {
         account: Some(account),
         ..spec
     }
 }
 
-pub const ROUTES: &[RouteSpec] = &[
-    route("GET", "/api/v1/openapi.json", Public, Anonymous),
-    route("GET", "/api/v1/tokens/self", AnyToken, Read),
-    RouteSpec {
-        deprecation: Some(Deprecation {
-            since: 1_764_028_800, // 2025-11-25
-            sunset: "Wed, 25 Nov 2027 00:00:00 GMT",
-            link: "/api/v1/openapi.json#/paths/~1api~1v1~1tokens~1self",
-        }),
-        ..route("GET", "/api/v1/tokens/current", AnyToken, Read)
-    },
-    route(
-        "GET",
-        "/api/v1/api-tokens",
-        Token(Scope::SettingsRead),
-        Read,
-    ),
-    route(
-        "DELETE",
-        "/api/v1/api-tokens/{id}",
-        Token(Scope::SettingsWrite),
-        Write,
-    ),
-    route("GET", "/api/v1/profile", Token(Scope::ProfileRead), Read),
-    route(
-        "PATCH",
-        "/api/v1/profile",
-        Token(Scope::ProfileWrite),
-        Write,
-    ),
-    route("GET", "/api/v1/settings", Token(Scope::SettingsRead), Read),
-    route(
-        "PATCH",
-        "/api/v1/settings",
-        Token(Scope::SettingsWrite),
-        Write,
-    ),
-    route(
-        "GET",
-        "/api/v1/settings/ip-allowlist",
-        Token(Scope::SettingsRead),
-        Read,
-    ),
-    route(
-        "PUT",
-        "/api/v1/settings/ip-allowlist",
-        Token(Scope::SettingsWrite),
-        Write,
-    ),
-    route("GET", "/api/v1/live-events", Public, Anonymous),
-    route("GET", "/api/v1/live-events/{id}", Public, Anonymous),
-    for_account(
-        route("GET", "/api/v1/events", Token(Scope::EventsRead), Read),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route("POST", "/api/v1/events", Token(Scope::EventsWrite), Write),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route("GET", "/api/v1/events/{id}", Token(Scope::EventsRead), Read),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route(
-            "PATCH",
-            "/api/v1/events/{id}",
-            Token(Scope::EventsWrite),
-            Write,
-        ),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route(
-            "POST",
-            "/api/v1/events/{id}/start",
-            Token(Scope::EventsWrite),
-            Write,
-        ),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route(
-            "POST",
-            "/api/v1/events/{id}/end",
-            Token(Scope::EventsWrite),
-            Write,
-        ),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route(
-            "PUT",
-            "/api/v1/events/{id}/availability",
-            Token(Scope::EventsWrite),
-            Write,
-        ),
-        AccountType::Recruiter,
-    ),
-    for_account(
-        route(
-            "POST",
-            "/api/v1/queue/join",
-            Token(Scope::QueueWrite),
-            Write,
-        ),
-        AccountType::Seeker,
-    ),
-    route("GET", "/api/v1/queue/status", Token(Scope::QueueRead), Read),
-    route("GET", "/api/v1/queue/stream", Token(Scope::QueueRead), Read),
-    route(
-        "POST",
-        "/api/v1/queue/leave",
-        Token(Scope::QueueWrite),
-        Write,
-    ),
-    route("GET", "/api/v1/matches", Token(Scope::MatchesRead), Read),
-    route(
-        "GET",
-        "/api/v1/matches/{id}",
-        Token(Scope::MatchesRead),
-        Read,
-    ),
-    route(
-        "POST",
-        "/api/v1/matches/{id}/decline",
-        Token(Scope::MatchesWrite),
-        Write,
-    ),
-    route("POST", "/api/v1/matches/{id}/accept", Session, Anonymous),
-    for_account(
-        route(
-            "POST",
-            "/api/v1/matches/{id}/complete",
-            Token(Scope::MatchesWrite),
-            Write,
-        ),
-        AccountType::Recruiter,
-    ),
-    route(
-        "GET",
-        "/api/v1/matches/{id}/interview-room-url",
-        Token(Scope::MatchesRead),
-        Cost,
-    ),
-];
-
 pub fn find(method: &Method, pattern: &str) -> Option<&'static RouteSpec> {
-    ROUTES
+    crate::api::routes()
         .iter()
         .find(|r| r.path == pattern && r.method == method.as_str())
 }
 
 /// The methods served on a path, for `405` and `Allow`.
 pub fn methods_for_path(path: &str) -> Vec<&'static str> {
-    let mut m: Vec<&'static str> = ROUTES
+    let mut m: Vec<&'static str> = crate::api::routes()
         .iter()
         .filter(|r| pattern_matches(r.path, path))
         .map(|r| r.method)
@@ -280,8 +134,9 @@ mod tests {
 
     #[test]
     fn routes_are_unique_and_classed_by_method() {
-        for (i, a) in ROUTES.iter().enumerate() {
-            for b in &ROUTES[i + 1..] {
+        let routes = crate::api::routes();
+        for (i, a) in routes.iter().enumerate() {
+            for b in &routes[i + 1..] {
                 assert!(
                     !(a.method == b.method && a.path == b.path),
                     "duplicate {} {}",

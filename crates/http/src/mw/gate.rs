@@ -57,7 +57,7 @@ pub async fn api_gate(
         .and_then(|p| routes::find(req.method(), p))
     else {
         if let Some(p) = &pattern
-            && !routes::ROUTES.iter().any(|r| r.path == p)
+            && !crate::api::routes().iter().any(|r| r.path == p)
         {
             // A handler is registered for a path the route table does not know: it
             // would run without authentication or limits. Refuse loudly.

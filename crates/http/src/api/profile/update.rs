@@ -1,40 +1,26 @@
-use actix_web::{HttpRequest, HttpResponse, get, patch, web};
-use jobby_domain::Error;
-use jobby_domain::model::profile::{Profile, ProfilePatch};
+//! `PATCH /api/v1/profile`: updates some of the caller's profile fields.
+
+use actix_web::{HttpRequest, HttpResponse, patch, web};
+use jobby_domain::model::profile::ProfilePatch;
+use jobby_domain::model::ratelimit::RateClass;
+use jobby_domain::model::scopes::Scope;
 use jobby_domain::usecases::profile;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::mutate::{Reply, mutate};
+use super::ProfileBody;
 use crate::AppState;
-use crate::error::ApiError;
+use crate::api::ErrorBody;
+use crate::api::mutate::{Reply, mutate};
 use crate::extract::{Authed, RawBody, double_option, parse_json};
+use crate::routes::{Access, RouteSpec, route};
 
-#[derive(Serialize, ToSchema)]
-pub struct ProfileBody {
-    pub name: String,
-    pub headline: Option<String>,
-    pub skills: Vec<String>,
-    pub location: Option<String>,
-    pub links: Vec<String>,
-    pub resume_text: Option<String>,
-    /// Recruiter accounts only.
-    pub company: Option<String>,
-}
-
-impl From<Profile> for ProfileBody {
-    fn from(p: Profile) -> Self {
-        ProfileBody {
-            name: p.name,
-            headline: p.headline,
-            skills: p.skills,
-            location: p.location,
-            links: p.links,
-            resume_text: p.resume_text,
-            company: p.company,
-        }
-    }
-}
+pub const ROUTE: RouteSpec = route(
+    "PATCH",
+    "/api/v1/profile",
+    Access::Token(Scope::ProfileWrite),
+    RateClass::Write,
+);
 
 /// Any subset of the profile fields. `null` clears an optional field.
 #[derive(Deserialize, ToSchema)]
@@ -75,26 +61,11 @@ impl From<PatchProfile> for ProfilePatch {
     }
 }
 
-/// The caller's profile.
-#[utoipa::path(tag = "profile", responses((status = 200, body = ProfileBody)))]
-#[get("/profile")]
-pub async fn get_profile(
-    state: web::Data<AppState>,
-    Authed(p): Authed,
-) -> Result<HttpResponse, ApiError> {
-    let uid = p.user_id;
-    let profile = state
-        .db
-        .read(move |r| Box::pin(async move { r.profile(uid).await.map_err(Error::from) }))
-        .await?;
-    Ok(HttpResponse::Ok().json(ProfileBody::from(profile)))
-}
-
 /// Updates some profile fields; the others stay as they are.
 #[utoipa::path(
     tag = "profile",
     request_body = PatchProfile,
-    responses((status = 200, body = ProfileBody), (status = 400, description = "Invalid fields, named in `details.fields`", body = super::ErrorBody))
+    responses((status = 200, body = ProfileBody), (status = 400, description = "Invalid fields, named in `details.fields`", body = ErrorBody))
 )]
 #[patch("/profile")]
 pub async fn patch_profile(

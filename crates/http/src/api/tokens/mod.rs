@@ -1,6 +1,5 @@
-use std::collections::HashMap;
+//! Personal access tokens: the calling token, and the caller's tokens.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, web};
 use chrono::{DateTime, Utc};
 use jobby_domain::Error;
 use jobby_domain::model::account::AccountType;
@@ -10,10 +9,14 @@ use jobby_domain::usecases::tokens;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::mutate::{Reply, mutate};
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{Authed, ListBody, RawBody, page, path_id};
+
+operations! {
+    caller => token_self,
+    current => token_current,
+    list => list_tokens,
+    revoke => revoke_token,
+}
 
 /// The token making the call.
 #[derive(Serialize, ToSchema)]
@@ -77,81 +80,6 @@ impl From<TokenRecord> for TokenView {
             revoked_at: t.revoked_at,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenList {
-    pub data: Vec<TokenView>,
-    pub has_more: bool,
-    pub next_cursor: Option<String>,
-}
-
-/// The calling token: id, scopes, expiry, owner id and account type.
-#[utoipa::path(tag = "tokens", responses((status = 200, body = TokenSelf)))]
-#[get("/tokens/self")]
-pub async fn token_self(Authed(p): Authed) -> HttpResponse {
-    HttpResponse::Ok().json(TokenSelf::from(&*p))
-}
-
-/// Deprecated alias of `GET /tokens/self`.
-#[utoipa::path(tag = "tokens", responses((status = 200, body = TokenSelf)))]
-#[get("/tokens/current")]
-pub async fn token_current(Authed(p): Authed) -> HttpResponse {
-    HttpResponse::Ok().json(TokenSelf::from(&*p))
-}
-
-/// The caller's tokens, newest first.
-#[utoipa::path(
-    tag = "tokens",
-    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
-    responses((status = 200, body = TokenList), (status = 400, description = "Bad limit or cursor", body = super::ErrorBody))
-)]
-#[get("/api-tokens")]
-pub async fn list_tokens(
-    state: web::Data<AppState>,
-    Authed(p): Authed,
-    query: web::Query<HashMap<String, String>>,
-) -> Result<HttpResponse, ApiError> {
-    let page = page::<TokenId>(&query)?;
-    let uid = p.user_id;
-    let list = state
-        .db
-        .read(move |r| Box::pin(async move { tokens::list(r, uid, page).await }))
-        .await?;
-    Ok(HttpResponse::Ok().json(ListBody::from(list.map(TokenView::from))))
-}
-
-/// Revokes one of the caller's tokens, at once. Revoking a revoked token answers the same.
-#[utoipa::path(
-    tag = "tokens",
-    params(("id" = String, Path, description = "A token id, `tok_…`")),
-    responses((status = 200, description = "The revoked token", body = TokenView), (status = 404, description = "No such token of yours", body = super::ErrorBody))
-)]
-#[delete("/api-tokens/{id}")]
-pub async fn revoke_token(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    Authed(p): Authed,
-    id: web::Path<String>,
-    RawBody(body): RawBody,
-) -> HttpResponse {
-    let uid = p.user_id;
-    let now = state.clock.now();
-    let id = id.into_inner();
-    let res = mutate(&state, &req, &p, &body, move |repo| {
-        Box::pin(async move {
-            let id = path_id::<TokenId>(&id)?;
-            let t = tokens::revoke(repo, uid, id, now)
-                .await
-                .map_err(ApiError::from)?;
-            Reply::ok(&TokenView::from(t))
-        })
-    })
-    .await;
-    if res.status().is_success() {
-        state.auth.invalidate_all();
-    }
-    res
 }
 
 /// For the account pages: the caller's tokens.

@@ -1,0 +1,5 @@
+//! About the API itself.
+
+operations! {
+    document => openapi_json,
+}

@@ -1,0 +1,63 @@
+//! `POST /api/v1/queue/join`: joins a live event's queue.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use jobby_domain::model::account::AccountType;
+use jobby_domain::model::ids::EventId;
+use jobby_domain::model::ratelimit::RateClass;
+use jobby_domain::model::scopes::Scope;
+use jobby_domain::usecases::queue;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::QueueStatusBody;
+use crate::AppState;
+use crate::api::ErrorBody;
+use crate::api::mutate::{Reply, mutate};
+use crate::extract::{Authed, RawBody, parse_json};
+use crate::routes::{Access, RouteSpec, for_account, route};
+
+pub const ROUTE: RouteSpec = for_account(
+    route(
+        "POST",
+        "/api/v1/queue/join",
+        Access::Token(Scope::QueueWrite),
+        RateClass::Write,
+    ),
+    AccountType::Seeker,
+);
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinQueue {
+    /// A live event's id, `evt_…`.
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+}
+
+/// Joins a live event's queue. Joining the same event again answers with the same entry.
+#[utoipa::path(
+    tag = "queue",
+    request_body = JoinQueue,
+    responses(
+        (status = 200, body = QueueStatusBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+        (status = 409, description = "ALREADY_IN_QUEUE (another event's) or EVENT_NOT_LIVE", body = ErrorBody)
+    )
+)]
+#[post("/queue/join")]
+pub async fn join_queue(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authed(p): Authed,
+    RawBody(body): RawBody,
+) -> HttpResponse {
+    let (uid, now, raw) = (p.user_id, state.clock.now(), body.clone());
+    mutate(&state, &req, &p, &body, move |repo| {
+        Box::pin(async move {
+            let j: JoinQueue = parse_json(&raw)?;
+            let (status, _) = queue::join(repo, uid, j.event_id, now).await?;
+            Reply::ok(&QueueStatusBody::from(status))
+        })
+    })
+    .await
+}
