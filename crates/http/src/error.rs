@@ -166,11 +166,16 @@ impl From<AuthError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// An unreachable store is a 503 the client may retry; any other store failure is ours.
+    /// An unreachable store, or one that kept aborting the transaction in favour of
+    /// concurrent ones, is a 503 the client may retry; any other store failure is ours.
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unreachable(why) => {
                 tracing::warn!(error = %why, "store unreachable");
+                ApiError::unavailable("The database")
+            }
+            StoreError::Contention(why) => {
+                tracing::warn!(error = %why, "store contention outlasted the retries");
                 ApiError::unavailable("The database")
             }
             other => {

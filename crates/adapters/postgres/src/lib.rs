@@ -2,6 +2,7 @@
 //! a deadpool connection pool, and the embedded migrations of `migrations/`.
 
 mod repo;
+mod retry;
 mod rows;
 pub mod schema;
 
@@ -17,11 +18,11 @@ use diesel::sql_types as st;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use jobby_domain::model::token::{TokenHash, TokenPrincipal};
-use jobby_domain::ports::{Database, StoreError, TxBody, TxOutput};
+use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
 
 pub use repo::PgRepo;
 use rows::idempotency::IdempotencyRow;
@@ -135,18 +136,19 @@ RETURNING t.id, t.user_id, u.account_type, t.scopes, t.expires_at, u.ip_allowlis
 #[async_trait]
 impl Database for PgDatabase {
     async fn transaction(&self, body: TxBody) -> TxOutput {
-        let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        let out = conn
-            .transaction::<_, Failure, _>(async move |conn| {
+        let body = std::sync::Arc::new(body);
+        self.in_transaction(move |conn| {
+            let body = body.clone();
+            Box::pin(async move {
                 let mut repo = PgRepo::new(conn);
                 body(&mut repo).await.map_err(Failure::Body)
             })
-            .await;
-        out.map_err(Failure::into_tx)
+        })
+        .await
+        .map_err(Failure::into_tx)
     }
 
-    async fn read(&self, body: TxBody) -> TxOutput {
+    async fn read(&self, body: ReadBody) -> TxOutput {
         let mut conn = self.conn().await?;
         let mut repo = PgRepo::new(&mut conn);
         body(&mut repo).await
@@ -178,13 +180,9 @@ impl Database for PgDatabase {
         stale_before: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
         let (scope, fp) = (*scope, *fp);
-        let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        conn.transaction::<_, Failure, _>(async move |conn| {
-            claim(conn, scope, fp, now, stale_before).await
-        })
-        .await
-        .map_err(Failure::into_store)
+        self.in_transaction(move |conn| Box::pin(claim(conn, scope, fp, now, stale_before)))
+            .await
+            .map_err(Failure::into_store)
     }
 
     async fn release_idempotency(

@@ -176,7 +176,8 @@ impl idempotency::SaveResponse for FailNextSave {
 /// The operation used by the atomicity case: mints a token (an effect that is not
 /// idempotent by itself) and answers 201.
 fn mint_op(owner: User) -> idempotency::Operation {
-    Box::new(move |repo: &mut dyn Repo| {
+    Arc::new(move |repo: &mut dyn Repo| {
+        let owner = owner.clone();
         Box::pin(async move {
             let req = MintRequest {
                 name: "once".into(),
@@ -261,7 +262,7 @@ pub async fn idempotency_refusals_are_saved_server_errors_are_not(db: Arc<dyn Da
     let fp = Fingerprint::of("POST", "/x", "", b"{}");
     let uid = u.id;
     let refuse = |status: u16| -> idempotency::Operation {
-        Box::new(move |repo: &mut dyn Repo| {
+        Arc::new(move |repo: &mut dyn Repo| {
             Box::pin(async move {
                 repo.save_profile(
                     uid,

@@ -26,16 +26,23 @@ impl From<StoreError> for TxError {
 }
 
 pub type TxOutput = Result<Box<dyn Any + Send>, TxError>;
-/// A transaction body: runs against a [`Repo`] that lives as long as the call.
-pub type TxBody = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput> + Send>;
+/// A transaction body: runs against a [`Repo`] that lives as long as the call. It may run
+/// more than once: when the store aborts a transaction in favour of a concurrent one, it
+/// rolls it back and runs the body again. So a body acts on the store only (and on what it
+/// owns), never on the world outside.
+pub type TxBody = Box<dyn for<'a> Fn(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput> + Send + Sync>;
+/// A read outside a transaction: runs once.
+pub type ReadBody = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput> + Send>;
 
 /// The store as a whole.
 #[async_trait]
 pub trait Database: Send + Sync {
     /// Runs `body` in one transaction: committed when it returns `Ok`, rolled back otherwise.
+    /// A transaction the store aborted in favour of a concurrent one (a deadlock, a
+    /// serialization failure) runs again, a bounded number of times.
     async fn transaction(&self, body: TxBody) -> TxOutput;
     /// Runs `body` without a transaction (reads).
-    async fn read(&self, body: TxBody) -> TxOutput;
+    async fn read(&self, body: ReadBody) -> TxOutput;
 
     /// Looks up an active token by hash and records its use, in one round trip.
     async fn authenticate_token(
@@ -88,14 +95,20 @@ impl Db {
         &*self.0
     }
 
-    /// Runs `f` in a transaction. `Err(E)` rolls back and is returned as is.
+    /// Runs `f` in a transaction. `Err(E)` rolls back and is returned as is. Should the
+    /// store run the transaction again (see [`TxBody`]), each run calls a fresh clone of `f`.
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        unerase(self.0.transaction(erase(f)).await)
+        let body: TxBody = Box::new(move |repo: &mut dyn Repo| erased((f.clone())(repo)));
+        unerase(self.0.transaction(body).await)
     }
 
     /// Runs `f` outside a transaction.
@@ -105,24 +118,22 @@ impl Db {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        unerase(self.0.read(erase(f)).await)
+        let body: ReadBody = Box::new(move |repo: &mut dyn Repo| erased(f(repo)));
+        unerase(self.0.read(body).await)
     }
 }
 
-fn erase<T, E, F>(f: F) -> TxBody
+/// A body's typed future as the port runs it.
+fn erased<T, E>(fut: BoxFuture<'_, Result<T, E>>) -> BoxFuture<'_, TxOutput>
 where
-    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    Box::new(move |repo: &mut dyn Repo| {
-        let fut = f(repo);
-        Box::pin(async move {
-            match fut.await {
-                Ok(t) => Ok(Box::new(t) as Box<dyn Any + Send>),
-                Err(e) => Err(TxError::Abort(Box::new(e))),
-            }
-        }) as BoxFuture<'_, TxOutput>
+    Box::pin(async move {
+        match fut.await {
+            Ok(t) => Ok(Box::new(t) as Box<dyn Any + Send>),
+            Err(e) => Err(TxError::Abort(Box::new(e))),
+        }
     })
 }
 

@@ -21,7 +21,7 @@ mod video;
 
 pub use accounts::AccountRepo;
 pub use clock::{Clock, SystemClock};
-pub use database::{Database, Db, TxBody, TxError, TxOutput};
+pub use database::{Database, Db, ReadBody, TxBody, TxError, TxOutput};
 pub use events::EventRepo;
 pub use idempotency::IdempotencyRepo;
 pub use matches::MatchRepo;
@@ -42,6 +42,11 @@ pub enum StoreError {
     /// connection was lost. Nothing was committed; the caller may retry.
     #[error("storage unreachable: {0}")]
     Unreachable(String),
+    /// The store aborted the transaction to resolve a conflict with a concurrent one (a
+    /// serialization failure or a deadlock) and it kept happening when run again. Nothing
+    /// was committed; the caller may retry.
+    #[error("storage contention: {0}")]
+    Contention(String),
     /// Anything else the store failed at (an unreadable row, a bug).
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -211,7 +211,7 @@ mod tests {
     use crate::model::account::AccountType;
     use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope};
     use crate::model::ids::{TokenId, UserId};
-    use crate::ports::{Database, SystemClock, TxBody, TxOutput};
+    use crate::ports::{Database, ReadBody, SystemClock, TxBody, TxOutput};
     use chrono::{DateTime, Utc};
 
     fn principal() -> TokenPrincipal {
@@ -253,7 +253,7 @@ mod tests {
         async fn transaction(&self, _: TxBody) -> TxOutput {
             unreachable!("not used by authentication")
         }
-        async fn read(&self, _: TxBody) -> TxOutput {
+        async fn read(&self, _: ReadBody) -> TxOutput {
             unreachable!("not used by authentication")
         }
         async fn authenticate_token(

@@ -27,10 +27,12 @@ pub enum Outcome {
 }
 
 /// An operation: `Ok` commits its effects, `Err` rolls them back. Either way the response is
-/// what the client sees.
-pub type Operation = Box<
-    dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<SavedResponse, SavedResponse>>
-        + Send,
+/// what the client sees. It runs inside a store transaction, so it may run more than once
+/// (see [`crate::ports::TxBody`]).
+pub type Operation = Arc<
+    dyn for<'a> Fn(&'a mut dyn Repo) -> BoxFuture<'a, Result<SavedResponse, SavedResponse>>
+        + Send
+        + Sync,
 >;
 
 /// How a completed key's response reaches the store: through the idempotency port of the

@@ -3,6 +3,8 @@
 //! byte for byte; without one the operation simply runs in a transaction.
 
 use crate::error::Code;
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError};
@@ -67,7 +69,11 @@ pub async fn mutate<F>(
     op: F,
 ) -> HttpResponse
 where
-    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>> + Send + 'static,
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
     mutate_as(state, req, principal.user_id, body, op).await
 }
@@ -82,7 +88,11 @@ pub async fn mutate_as<F>(
     op: F,
 ) -> HttpResponse
 where
-    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>> + Send + 'static,
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
     let key = req.extensions().get::<IdempotencyKey>().copied().map(|k| {
         let scope = IdempotencyScope {
@@ -92,8 +102,10 @@ where
         let fp = Fingerprint::of(req.method().as_str(), req.path(), req.query_string(), body);
         (scope, fp)
     });
-    let operation: idempotency::Operation = Box::new(move |repo: &mut dyn Repo| {
-        let fut = op(repo);
+    // The store may run the operation more than once (a transaction aborted in favour of a
+    // concurrent one runs again); each run takes a fresh clone of it.
+    let operation: idempotency::Operation = Arc::new(move |repo: &mut dyn Repo| {
+        let fut = (op.clone())(repo);
         Box::pin(async move {
             match fut.await {
                 Ok(reply) => Ok(SavedResponse {

@@ -29,7 +29,7 @@ use jobby_domain::model::ratelimit::Overrides;
 use jobby_domain::model::room::RoomTicket;
 use jobby_domain::model::session::SessionRecord;
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord};
-use jobby_domain::ports::{Database, StoreError, TxBody, TxOutput};
+use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
 use tokio::sync::Mutex;
 
 /// Outbox records kept in memory: readers use them as change notices and re-read state, so
@@ -127,7 +127,7 @@ impl Database for MemoryDatabase {
         out
     }
 
-    async fn read(&self, body: TxBody) -> TxOutput {
+    async fn read(&self, body: ReadBody) -> TxOutput {
         let mut guard = self.state.lock().await;
         body(&mut MemRepo { state: &mut guard }).await
     }

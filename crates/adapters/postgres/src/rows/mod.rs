@@ -14,10 +14,14 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use jobby_domain::ports::{StoreError, TxError};
 
 /// Maps a diesel error to the port's: a taken email (or token hash) is a conflict, a lost
-/// connection is the store being unreachable, anything else is the store being unavailable.
+/// connection is the store being unreachable, a transaction Postgres aborted in favour of a
+/// concurrent one is contention, anything else is the store being unavailable.
 pub(crate) fn store_err(e: DieselError) -> StoreError {
     if let DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) = &e {
         return StoreError::Unreachable(e.to_string());
+    }
+    if is_contention(&e) {
+        return StoreError::Contention(e.to_string());
     }
     if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
         match info.constraint_name() {
@@ -32,6 +36,19 @@ pub(crate) fn store_err(e: DieselError) -> StoreError {
         }
     }
     StoreError::Unavailable(e.to_string())
+}
+
+/// Whether Postgres aborted the transaction to resolve a conflict with a concurrent one:
+/// SQLSTATE 40001 (serialization failure), or 40P01 (deadlock), which the driver reports by
+/// its message only.
+fn is_contention(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().starts_with("deadlock detected")
+        }
+        _ => false,
+    }
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -53,6 +70,17 @@ impl From<DieselError> for Failure {
 }
 
 impl Failure {
+    /// Whether running the transaction again may succeed where this attempt was aborted.
+    pub(crate) fn is_contention(&self) -> bool {
+        match self {
+            Failure::Diesel(e) => is_contention(e),
+            Failure::Store(e) | Failure::Body(TxError::Store(e)) => {
+                matches!(e, StoreError::Contention(_))
+            }
+            Failure::Body(TxError::Abort(_)) => false,
+        }
+    }
+
     pub(crate) fn into_tx(self) -> TxError {
         match self {
             Failure::Diesel(e) => TxError::Store(store_err(e)),
