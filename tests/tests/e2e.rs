@@ -431,3 +431,34 @@ async fn postgres_going_away_is_503_and_coming_back_is_served() {
     let (_, _, body) = get(&server.url("/api/v1/profile"), &token).await;
     assert_eq!(body["headline"], "back again");
 }
+
+/// `JOBBY_METRICS_LISTEN` moves `/metrics` to the operator's address: the public one answers
+/// it with 404, the operator's serves the counters of the public traffic.
+#[tokio::test]
+async fn metrics_are_served_on_the_operators_address_only() {
+    let s: Services = services_or_skip!();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let operator = free.local_addr().expect("address");
+    drop(free);
+    let server = spawn(&s, &[("JOBBY_METRICS_LISTEN", &operator.to_string())]);
+    let public = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(public.status(), 404);
+    let body: Value = public.json().await.expect("envelope");
+    assert_eq!(body["code"], "NOT_FOUND");
+    let text = client()
+        .get(format!("http://{operator}/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("route=\"/metrics\",status=\"404\"} 1"),
+        "{text}"
+    );
+}

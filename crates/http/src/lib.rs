@@ -8,6 +8,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, middleware::from_fn, web};
 use ipnet::IpNet;
+use jobby_domain::model::server_key::ServerKey;
+use jobby_domain::model::session::PreSessionTokens;
 use jobby_domain::ports::{Clock, Db, RateLimiter, VideoRooms};
 use jobby_domain::usecases::auth::Authenticator;
 use utoipa_actix_web::AppExt;
@@ -37,9 +39,26 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The deployment's secret key, shared by every process: it signs the login and signup
+    /// forms' CSRF tokens.
+    pub secret_key: ServerKey,
+    /// Whether `/metrics` is served on the public address (it is not when the operator gives
+    /// it an address of its own, see [`metrics_app`]).
+    pub public_metrics: bool,
 }
 
 impl HttpConfig {
+    /// Settings for one process: no trusted proxies, a random secret key (good for this
+    /// process only), `/metrics` on the public address.
+    pub fn new(public_url: impl Into<String>) -> Self {
+        HttpConfig {
+            public_url: public_url.into(),
+            trusted_proxies: vec![],
+            secret_key: ServerKey::random(),
+            public_metrics: true,
+        }
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
     }
@@ -62,6 +81,8 @@ pub struct AppState {
     pub lineups: Arc<lineups::Lineups>,
     /// The served OpenAPI document, byte for byte the committed `openapi.json`.
     pub openapi: Arc<String>,
+    /// Issues and checks the CSRF tokens of the login and signup forms.
+    pub pre_session: PreSessionTokens,
 }
 
 impl AppState {
@@ -83,6 +104,7 @@ impl AppState {
             lineups: Arc::default(),
             db,
             limiter,
+            pre_session: PreSessionTokens::new(&config.secret_key),
             auth,
             clock,
             config,
@@ -99,6 +121,27 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(api::scope());
     pages::configure(cfg);
     ops::configure(cfg);
+}
+
+/// The operator's application for `JOBBY_METRICS_LISTEN`: `/metrics` alone, on an address of
+/// its own, beside [`build_app`] (which then answers `/metrics` with 404).
+pub fn metrics_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .route("/metrics", web::get().to(ops::operator_metrics))
+        .default_service(web::to(|| async {
+            actix_web::ResponseError::error_response(&ApiError::not_found())
+        }))
 }
 
 /// The application: routes, the shared middleware and the error envelope for every layer.

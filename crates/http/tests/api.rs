@@ -320,8 +320,8 @@ async fn the_ip_allowlist_is_enforced_and_cannot_lock_out() {
 #[actix_web::test]
 async fn forwarded_for_is_believed_from_trusted_proxies() {
     let st = state_with(jobby_http::HttpConfig {
-        public_url: "http://jobby.test".into(),
         trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        ..jobby_http::HttpConfig::new("http://jobby.test")
     });
     let u = user(&st, "proxy@example.com", AccountType::Seeker).await;
     let t = token(&st, &u, &[Scope::SettingsRead, Scope::SettingsWrite]).await;
@@ -806,6 +806,36 @@ async fn ops_endpoints() {
     assert!(text.contains("jobby_rate_limiter_fail_open_total"));
 }
 
+/// With an operator address for metrics (`JOBBY_METRICS_LISTEN`), the public address answers
+/// `/metrics` like any unknown path, and the operator's app serves them, counting the public
+/// traffic.
+#[actix_web::test]
+async fn metrics_can_move_to_the_operators_address() {
+    let st = state_with(jobby_http::HttpConfig {
+        public_metrics: false,
+        ..jobby_http::HttpConfig::new("http://jobby.test")
+    });
+    let public = test::init_service(jobby_http::build_app(st.clone())).await;
+    let operator = test::init_service(jobby_http::metrics_app(st.clone())).await;
+    let (status, _, body) = send(&public, TestRequest::get().uri("/metrics")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+    let (status, _, _) = send(&public, TestRequest::get().uri("/healthz")).await;
+    assert_eq!(status, 200);
+
+    let resp = test::call_service(&operator, TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(resp.status(), 200);
+    let text = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(
+        text.contains(
+            "jobby_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"404\"} 1"
+        ),
+        "{text}"
+    );
+    // Nothing else is served there.
+    let (status, _, body) = send(&operator, TestRequest::get().uri("/api/v1/openapi.json")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+}
+
 #[actix_web::test]
 async fn times_are_rfc3339_utc_seconds() {
     let st = state();
@@ -828,8 +858,8 @@ async fn times_are_rfc3339_utc_seconds() {
 #[actix_web::test]
 async fn every_forwarded_for_line_is_read() {
     let st = state_with(jobby_http::HttpConfig {
-        public_url: "http://jobby.test".into(),
         trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        ..jobby_http::HttpConfig::new("http://jobby.test")
     });
     let u = user(&st, "xff@example.com", AccountType::Seeker).await;
     let t = token(&st, &u, &[Scope::SettingsRead, Scope::SettingsWrite]).await;

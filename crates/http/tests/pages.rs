@@ -341,11 +341,90 @@ async fn wrong_password_and_unknown_email_look_the_same() {
 
 #[actix_web::test]
 async fn cookies_are_secure_behind_https() {
-    let st = state_with(jobby_http::HttpConfig {
-        public_url: "https://jobby.example".into(),
-        trusted_proxies: vec![],
-    });
+    let st = state_with(jobby_http::HttpConfig::new("https://jobby.example"));
     let app = test::init_service(jobby_http::build_app(st.clone())).await;
     let (_, cookies, _, _) = call!(app, TestRequest::get().uri("/account/login"));
     assert_eq!(cookie(&cookies, "jobby_csrf").secure(), Some(true));
+}
+
+/// The login and signup forms' CSRF token is one the server issued: a cookie and field the
+/// client makes up, however well they match, are refused, and so is a token another
+/// deployment signed. Every process of one deployment (one key) accepts the others' tokens.
+#[actix_web::test]
+async fn pre_session_tokens_are_the_servers_own() {
+    let key = jobby_domain::model::server_key::ServerKey::from_config(
+        "one deployment's key, shared by every process",
+    )
+    .unwrap();
+    let process = |key: &jobby_domain::model::server_key::ServerKey| {
+        state_with(jobby_http::HttpConfig {
+            secret_key: key.clone(),
+            ..jobby_http::HttpConfig::new("http://jobby.test")
+        })
+    };
+    let a = process(&key);
+    // A second process of the deployment: its own state and key material, the same store.
+    let b = jobby_http::AppState::new(
+        a.db.clone(),
+        a.limiter.clone(),
+        a.video.clone(),
+        a.clock.clone(),
+        jobby_http::HttpConfig {
+            secret_key: key.clone(),
+            ..jobby_http::HttpConfig::new("http://jobby.test")
+        },
+        std::time::Duration::from_millis(1000),
+    );
+    let app_a = test::init_service(jobby_http::build_app(a.clone())).await;
+    let app_b = test::init_service(jobby_http::build_app(b.clone())).await;
+    user(
+        &a,
+        "pre@example.com",
+        jobby_domain::model::account::AccountType::Seeker,
+    )
+    .await;
+    let login = |csrf: &str| {
+        form(&[
+            ("email", "pre@example.com"),
+            ("password", "correct horse battery"),
+            ("csrf_token", csrf),
+        ])
+    };
+
+    // Made up by the client: a well-formed random value in both places.
+    let made_up = jobby_domain::model::session::random_secret();
+    let (status, _, _, _) = call!(
+        app_a,
+        post("/account/login", login(&made_up)).cookie(Cookie::new("jobby_csrf", made_up.clone()))
+    );
+    assert_eq!(status, 403);
+    // A form page given such a cookie replaces it with an issued one.
+    let (_, cookies, _, issued_html) = call!(
+        app_a,
+        TestRequest::get()
+            .uri("/account/login")
+            .cookie(Cookie::new("jobby_csrf", made_up.clone()))
+    );
+    let issued = cookie(&cookies, "jobby_csrf").clone();
+    assert_ne!(issued.value(), made_up);
+    assert_eq!(csrf_in(&issued_html), issued.value());
+
+    // Signed by another deployment's key.
+    let other = process(&jobby_domain::model::server_key::ServerKey::random());
+    let app_other = test::init_service(jobby_http::build_app(other)).await;
+    let (_, cookies, _, html) = call!(app_other, TestRequest::get().uri("/account/login"));
+    let foreign = cookie(&cookies, "jobby_csrf").clone();
+    let (status, _, _, _) = call!(
+        app_a,
+        post("/account/login", login(&csrf_in(&html))).cookie(foreign)
+    );
+    assert_eq!(status, 403);
+
+    // Issued by process A, posted to process B of the same deployment: accepted.
+    let (status, cookies, location, _) = call!(
+        app_b,
+        post("/account/login", login(&csrf_in(&issued_html))).cookie(issued)
+    );
+    assert_eq!(status, 303, "{location:?}");
+    cookie(&cookies, "jobby_session");
 }

@@ -92,6 +92,13 @@ pub struct ServeArgs {
     /// Each call to Daily gives up after this many milliseconds (503 to the caller).
     #[arg(long, env = "DAILY_TIMEOUT_MS", default_value_t = 10_000)]
     pub daily_timeout_ms: u64,
+    /// The deployment's secret key (at least 32 characters), the same for every process: it
+    /// signs the login and signup forms' CSRF tokens. Unset = a random key per process.
+    #[arg(long, env = "JOBBY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Serve `/metrics` on this address (for the operator) instead of the public one.
+    #[arg(long, env = "JOBBY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Do not run background work in this process (run `jobby worker` elsewhere).
     #[arg(long, env = "JOBBY_NO_WORKER", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_worker: bool,

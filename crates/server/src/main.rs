@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, ServeArgs, StoreArgs};
 use jobby_domain::model::account::Email;
+use jobby_domain::model::server_key::ServerKey;
 use jobby_domain::model::{idempotency, outbox, room};
 use jobby_domain::ports::{Clock, Database, Db, RateLimiter, SystemClock};
 use jobby_domain::usecases::{accounts, tokens};
@@ -94,9 +95,27 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
+    let secret_key = match args.secret_key.as_deref() {
+        Some(text) => ServerKey::from_config(text).map_err(|e| format!("JOBBY_SECRET_KEY: {e}"))?,
+        None => {
+            if args.store.database_url.is_some() {
+                tracing::warn!(
+                    "JOBBY_SECRET_KEY is not set: a random key is used, so a login or signup form served by one process is refused by the others and after a restart; set the same key on every process"
+                );
+            }
+            ServerKey::random()
+        }
+    };
+    // Bind the operator's address before serving, so a taken port stops the start.
+    let metrics_listener = args
+        .metrics_listen
+        .map(std::net::TcpListener::bind)
+        .transpose()?;
     let config = jobby_http::HttpConfig {
         public_url: public_url.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
+        secret_key,
+        public_metrics: metrics_listener.is_none(),
     };
     let video: Arc<dyn jobby_domain::ports::VideoRooms> = match &args.daily_api_key {
         Some(key) if !key.is_empty() => {
@@ -128,6 +147,21 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         tokio::spawn(background(db.clone(), clock.clone()));
     }
     let feed = state.feed.clone();
+    let operator = match metrics_listener {
+        Some(listener) => {
+            let bound = listener.local_addr()?;
+            let state = state.clone();
+            let server = actix_web::HttpServer::new(move || jobby_http::metrics_app(state.clone()))
+                .disable_signals()
+                .workers(1)
+                .listen(listener)?
+                .run();
+            tracing::info!(listen = %bound, "metrics are served on the operator address only");
+            println!("jobby metrics on http://{bound}/metrics");
+            Some(server)
+        }
+        None => None,
+    };
     // Signals are handled here, not by actix, so open queue streams are told to close before
     // the server stops taking requests and waits for the rest.
     let mut server = actix_web::HttpServer::new(move || jobby_http::build_app(state.clone()))
@@ -141,13 +175,24 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     println!("jobby listening on http://{bound}");
     let server = server.run();
     let handle = server.handle();
+    let operator_handle = operator.as_ref().map(actix_web::dev::Server::handle);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing queue streams, finishing requests");
         feed.close();
         handle.stop(true).await;
+        if let Some(h) = operator_handle {
+            h.stop(true).await;
+        }
     });
-    server.await?;
+    match operator {
+        Some(operator) => {
+            let (public, operator) = tokio::join!(server, operator);
+            public?;
+            operator?;
+        }
+        None => server.await?,
+    }
     Ok(())
 }
 

@@ -15,5 +15,6 @@ pub mod queue;
 pub mod ratelimit;
 pub mod room;
 pub mod scopes;
+pub mod server_key;
 pub mod session;
 pub mod token;

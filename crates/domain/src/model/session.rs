@@ -6,7 +6,11 @@ use rand::Rng;
 use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::ids::{SessionId, UserId};
+use super::server_key::{ServerKey, mac};
 use super::token::TokenHash;
 
 pub const COOKIE_NAME: &str = "jobby_session";
@@ -15,6 +19,63 @@ pub const PRE_SESSION_COOKIE: &str = "jobby_csrf";
 
 pub fn lifetime() -> Duration {
     Duration::days(14)
+}
+
+/// How long a login or signup form's CSRF token is good for.
+pub fn pre_session_lifetime() -> Duration {
+    Duration::hours(12)
+}
+
+/// The CSRF tokens of the login and signup forms, before there is a session to tie them to.
+/// The server issues them signed (`<issued unix seconds>.<nonce>.<base64url HMAC>`), so a
+/// cookie and form field that a client makes up, however well they match, are refused.
+#[derive(Clone)]
+pub struct PreSessionTokens {
+    key: [u8; 32],
+}
+
+impl PreSessionTokens {
+    pub fn new(key: &ServerKey) -> Self {
+        PreSessionTokens {
+            key: key.derive("pre-session csrf v1"),
+        }
+    }
+
+    fn signature(&self, payload: &str) -> String {
+        URL_SAFE_NO_PAD.encode(mac(&self.key, payload.as_bytes()))
+    }
+
+    /// A fresh token, issued at `now`.
+    pub fn issue(&self, now: DateTime<Utc>) -> String {
+        let nonce: String = rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(22)
+            .map(char::from)
+            .collect();
+        let payload = format!("{}.{nonce}", now.timestamp());
+        let sig = self.signature(&payload);
+        format!("{payload}.{sig}")
+    }
+
+    /// Whether `token` is one this deployment issued that has not expired at `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> bool {
+        let Some((payload, sig)) = token.rsplit_once('.') else {
+            return false;
+        };
+        let Some((issued, nonce)) = payload.split_once('.') else {
+            return false;
+        };
+        let Ok(issued) = issued.parse::<i64>() else {
+            return false;
+        };
+        let age = now.timestamp() - issued;
+        // A little slack for clocks of other processes that run ahead.
+        let fresh = (-60..=pre_session_lifetime().num_seconds()).contains(&age);
+        fresh
+            && nonce.len() == 22
+            && nonce.bytes().all(|b| b.is_ascii_alphanumeric())
+            && secrets_match(&self.signature(payload), sig)
+    }
 }
 
 /// A random secret of 43 alphanumeric characters (~256 bits).
@@ -44,4 +105,53 @@ pub struct SessionRecord {
     pub csrf_token: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(key: &str) -> PreSessionTokens {
+        PreSessionTokens::new(&ServerKey::from_config(key).unwrap())
+    }
+
+    const KEY: &str = "a deployment key of at least 32 characters";
+
+    #[test]
+    fn an_issued_pre_session_token_verifies_until_it_expires() {
+        let t = tokens(KEY);
+        let now = Utc::now();
+        let token = t.issue(now);
+        assert!(t.verify(&token, now));
+        assert!(t.verify(&token, now + Duration::hours(11)));
+        assert!(!t.verify(&token, now + Duration::hours(12) + Duration::seconds(1)));
+        assert!(
+            !t.verify(&token, now - Duration::minutes(2)),
+            "issued in the future"
+        );
+        // Every process of the deployment shares the key, so every process accepts it.
+        assert!(tokens(KEY).verify(&token, now));
+    }
+
+    #[test]
+    fn a_made_up_or_altered_pre_session_token_is_refused() {
+        let t = tokens(KEY);
+        let now = Utc::now();
+        assert!(!t.verify(&random_secret(), now));
+        assert!(!t.verify("", now));
+        assert!(!t.verify("1.2.3", now));
+        let token = t.issue(now);
+        let (payload, sig) = token.rsplit_once('.').unwrap();
+        // A later issue time under the old signature.
+        let (issued, nonce) = payload.split_once('.').unwrap();
+        let moved = format!("{}.{nonce}.{sig}", issued.parse::<i64>().unwrap() + 1);
+        assert!(!t.verify(&moved, now));
+        let mut flipped = sig.to_owned().into_bytes();
+        flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+        let flipped = format!("{payload}.{}", String::from_utf8(flipped).unwrap());
+        assert!(!t.verify(&flipped, now));
+        // Another deployment's key.
+        let other = tokens("another deployment key, also 32+ characters");
+        assert!(!other.verify(&token, now));
+    }
 }

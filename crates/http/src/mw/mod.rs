@@ -128,10 +128,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_limiter_fails_open_except_for_cost() {
         let db = Db::new(Arc::new(jobby_memory::MemoryDatabase::new()));
-        let config = HttpConfig {
-            public_url: "http://x".into(),
-            trusted_proxies: vec![],
-        };
+        let config = HttpConfig::new("http://x");
         let video = jobby_local::LocalRooms::new();
         let state = AppState::new(
             db,

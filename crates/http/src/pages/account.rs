@@ -74,7 +74,7 @@ fn signup_body(csrf: &str, form: Option<&Form>, errs: &[String]) -> String {
 }
 
 async fn signup_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (csrf, fresh) = pre_session_csrf(&req);
+    let (csrf, fresh) = pre_session_csrf(&state, &req);
     with_pre_session(
         &state,
         page(StatusCode::OK, "Sign up", &signup_body(&csrf, None, &[])),
@@ -146,7 +146,7 @@ fn login_body(csrf: &str, email: &str, errs: &[String]) -> String {
 }
 
 async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (csrf, fresh) = pre_session_csrf(&req);
+    let (csrf, fresh) = pre_session_csrf(&state, &req);
     with_pre_session(
         &state,
         page(StatusCode::OK, "Log in", &login_body(&csrf, "", &[])),

@@ -71,15 +71,13 @@ pub(super) fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     r
 }
 
-/// The pre-session CSRF token: the cookie's, or a fresh one (to be set on the response).
-pub(super) fn pre_session_csrf(req: &HttpRequest) -> (String, bool) {
+/// The pre-session CSRF token: the cookie's, when this deployment issued it and it has not
+/// expired, or a freshly issued one (to be set on the response).
+pub(super) fn pre_session_csrf(state: &AppState, req: &HttpRequest) -> (String, bool) {
+    let now = state.clock.now();
     match req.cookie(PRE_SESSION_COOKIE) {
-        Some(c)
-            if c.value().len() == 43 && c.value().bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            (c.value().to_owned(), false)
-        }
-        _ => (session::random_secret(), true),
+        Some(c) if state.pre_session.verify(c.value(), now) => (c.value().to_owned(), false),
+        _ => (state.pre_session.issue(now), true),
     }
 }
 
@@ -107,10 +105,13 @@ pub(super) fn public_origin(public_url: &str) -> &str {
     }
 }
 
+/// A login or signup post carries the pre-session token twice, in its cookie and its form,
+/// and the server issued it: a pair the client made up, however well it matches, is refused.
 pub(super) fn pre_session_ok(state: &AppState, req: &HttpRequest, form: &Form) -> bool {
     !cross_site(state, req)
         && req.cookie(PRE_SESSION_COOKIE).is_some_and(|c| {
-            !c.value().is_empty() && session::secrets_match(c.value(), field(form, "csrf_token"))
+            state.pre_session.verify(c.value(), state.clock.now())
+                && session::secrets_match(c.value(), field(form, "csrf_token"))
         })
 }
 
@@ -125,7 +126,7 @@ pub(super) fn with_pre_session(
             state,
             PRE_SESSION_COOKIE,
             csrf,
-            CookieDuration::hours(12),
+            CookieDuration::seconds(session::pre_session_lifetime().num_seconds()),
         ));
     }
     resp

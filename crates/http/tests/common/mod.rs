@@ -45,10 +45,7 @@ pub fn state_with(config: HttpConfig) -> AppState {
 }
 
 pub fn state() -> AppState {
-    state_with(HttpConfig {
-        public_url: "http://jobby.test".into(),
-        trusted_proxies: vec![],
-    })
+    state_with(HttpConfig::new("http://jobby.test"))
 }
 
 pub async fn user(state: &AppState, email: &str, kind: AccountType) -> User {
