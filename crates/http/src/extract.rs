@@ -42,7 +42,8 @@ impl FromRequest for Authed {
 /// Parses a JSON body. Every bad field is named in `details.fields`; unknown fields are
 /// refused so typos surface.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // Every body is an object; serde would also read a struct from an array of its fields.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::field("body", "a JSON object is required"));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod routes;
+mod schema;
 pub mod time;
 
 pub use error::ApiError;

@@ -143,8 +143,8 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": false,
-                "description": "A UUID v4 (bare, or quoted). A retry with the same key and request replays the first response byte for byte (`Idempotent-Replayed: true`) for 24 hours.",
-                "schema": { "type": "string", "pattern": "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|\"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}\")$" }
+                "description": "A UUID v4 (bare, or quoted). A retry with the same key and request replays the first response byte for byte (`Idempotent-Replayed: true`) for 24 hours. An empty value is no key.",
+                "schema": { "type": "string", "pattern": "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|\"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}\")?$" }
             }));
         }
     }
@@ -293,6 +293,28 @@ mod tests {
                     "{method} {path} documents no 503"
                 );
             }
+        }
+    }
+
+    /// Array limits in the request schemas are literals in the attributes; they are the
+    /// domain's.
+    #[test]
+    fn request_array_limits_are_the_domains() {
+        use jobby_domain::model::{event, profile};
+        let v: Value = serde_json::from_str(&document()).unwrap();
+        let max_items = |schema: &str, field: &str| {
+            v["components"]["schemas"][schema]["properties"][field]["maxItems"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{schema}.{field} has maxItems")) as usize
+        };
+        assert_eq!(max_items("PatchProfile", "skills"), profile::SKILLS_MAX);
+        assert_eq!(max_items("PatchProfile", "links"), profile::LINKS_MAX);
+        for schema in ["CreateEvent", "PatchEvent"] {
+            assert_eq!(max_items(schema, "job_ids"), event::JOBS_MAX);
+            assert_eq!(
+                max_items(schema, "interviewer_ids"),
+                event::INTERVIEWERS_MAX
+            );
         }
     }
 

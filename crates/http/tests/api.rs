@@ -145,6 +145,10 @@ async fn bad_profile_input_is_refused_and_changes_nothing() {
         ),
         (r#"{"name": "#, "application/json", "body"),
         ("", "application/json", "body"),
+        // serde reads a struct from an array of its fields; a body must be an object.
+        (r#"["Ada", null]"#, "application/json", "body"),
+        ("[null, null]", "application/json", "body"),
+        ("null", "application/json", "body"),
     ];
     for (payload, ct, field) in cases {
         let req = TestRequest::patch()
@@ -608,6 +612,15 @@ async fn idempotent_replays_are_byte_identical() {
         let (status, _, body) = send(&app, patch(r#"{"headline":"x"}"#, bad)).await;
         assert_eq!(status, 400, "{bad}");
         assert!(body["details"]["fields"]["Idempotency-Key"].is_string());
+    }
+    // An empty header carries no key: the request runs, and nothing is saved for it.
+    for empty in ["", "  "] {
+        let (status, h, body) = send(&app, patch(r#"{"headline":"Empty key"}"#, empty)).await;
+        assert_eq!(
+            (status, body["headline"].as_str()),
+            (200, Some("Empty key"))
+        );
+        assert!(!h.contains_key("idempotent-replayed"));
     }
     // A validation refusal is saved too, and replayed.
     let k2 = "3b8f0c1e-7a47-4d6c-8f0b-2f4c6a1e9d00";

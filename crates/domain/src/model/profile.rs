@@ -72,7 +72,7 @@ impl ProfilePatch {
             }
             for (i, l) in links.iter().enumerate() {
                 let ok = (l.starts_with("https://") || l.starts_with("http://"))
-                    && l.len() <= LINK_MAX
+                    && l.chars().count() <= LINK_MAX
                     && l.split_once("://")
                         .is_some_and(|(_, rest)| !rest.is_empty())
                     && !l.chars().any(|c| c.is_whitespace() || c.is_control());

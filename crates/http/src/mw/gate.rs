@@ -212,8 +212,12 @@ pub(super) async fn gate(
             ));
         }
     }
+    // An empty header carries no key: the request runs as one without it.
     if spec.is_mutating()
-        && let Some(v) = req.headers().get("idempotency-key")
+        && let Some(v) = req
+            .headers()
+            .get("idempotency-key")
+            .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
     {
         let key = v.to_str().ok().and_then(idempotency::parse_key);
         let Some(key) = key else {

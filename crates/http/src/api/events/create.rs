@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use jobby_domain::model::account::AccountType;
-use jobby_domain::model::event::EventPatch;
+use jobby_domain::model::event::{self, EventPatch};
 use jobby_domain::model::ratelimit::RateClass;
 use jobby_domain::model::scopes::Scope;
 use jobby_domain::usecases::events;
@@ -33,16 +33,23 @@ pub const ROUTE: RouteSpec = for_account(
 #[serde(deny_unknown_fields)]
 pub struct CreateEvent {
     /// 1..200 characters.
+    #[schema(value_type = crate::schema::Text<{ event::TITLE_MAX }>, inline)]
     pub title: String,
+    /// At most 5,000 characters.
+    #[schema(value_type = Option<crate::schema::Text<{ event::DESCRIPTION_MAX }>>, inline)]
     pub description: Option<String>,
+    /// At most 200 characters.
+    #[schema(value_type = Option<crate::schema::Text<{ event::COMPANY_MAX }>>, inline)]
     pub company: Option<String>,
     pub starts_at: Option<DateTime<Utc>>,
     /// After `starts_at`.
     pub ends_at: Option<DateTime<Utc>>,
     /// Job ids (`job_…`), at most 50.
+    #[schema(value_type = Option<Vec<crate::schema::JobIdText>>, max_items = 50, inline)]
     pub job_ids: Option<Vec<String>>,
     /// Recruiter account ids (`usr_…`) who interview besides the owner; at most 500 seats
     /// in all, the owner included.
+    #[schema(value_type = Option<Vec<crate::schema::UserIdText>>, max_items = 500, inline)]
     pub interviewer_ids: Option<Vec<String>>,
 }
 

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, patch, web};
 use chrono::{DateTime, Utc};
 use jobby_domain::model::account::AccountType;
-use jobby_domain::model::event::EventPatch;
+use jobby_domain::model::event::{self, EventPatch};
 use jobby_domain::model::ids::EventId;
 use jobby_domain::model::ratelimit::RateClass;
 use jobby_domain::model::scopes::Scope;
@@ -32,12 +32,16 @@ pub const ROUTE: RouteSpec = for_account(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchEvent {
+    /// 1..200 characters (`null` leaves it as it is).
+    #[schema(value_type = Option<crate::schema::Text<{ event::TITLE_MAX }>>, inline)]
     pub title: Option<String>,
+    /// At most 5,000 characters.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Text<{ event::DESCRIPTION_MAX }>>, inline)]
     pub description: Option<Option<String>>,
+    /// At most 200 characters.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Text<{ event::COMPANY_MAX }>>, inline)]
     pub company: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
@@ -45,8 +49,12 @@ pub struct PatchEvent {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub ends_at: Option<Option<DateTime<Utc>>>,
+    /// Job ids (`job_…`), at most 50.
+    #[schema(value_type = Option<Vec<crate::schema::JobIdText>>, max_items = 50, inline)]
     pub job_ids: Option<Vec<String>>,
-    /// Replaces the interviewers (the owner always stays).
+    /// Replaces the interviewers (the owner always stays): recruiter account ids (`usr_…`),
+    /// at most 500 seats in all, the owner included.
+    #[schema(value_type = Option<Vec<crate::schema::UserIdText>>, max_items = 500, inline)]
     pub interviewer_ids: Option<Vec<String>>,
 }
 

@@ -59,6 +59,6 @@ pub async fn decline_match(
 #[serde(deny_unknown_fields)]
 pub struct DeclineMatch {
     /// Why, at most 500 characters; passed on in the `match.declined` event.
-    #[schema(max_length = 500)]
+    #[schema(value_type = Option<crate::schema::Text<{ jobby_domain::usecases::matches::DECLINE_REASON_MAX }>>, inline)]
     pub reason: Option<String>,
 }

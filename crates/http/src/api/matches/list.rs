@@ -32,11 +32,25 @@ pub struct MatchList {
     pub next_cursor: Option<String>,
 }
 
+/// A match status's name, as the `status` filter takes it.
+struct StatusName;
+
+impl utoipa::PartialSchema for StatusName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(MatchStatus::ALL.map(MatchStatus::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for StatusName {}
+
 /// The caller's matches, newest first.
 #[utoipa::path(
     tag = "matches",
     params(
-        ("status" = Option<String>, Query, description = "Only matches in this status: `pending`, `accepted`, `completed`, `declined`, `expired`"),
+        ("status" = inline(Option<StatusName>), Query, description = "Only matches in this status"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
     ),

@@ -1,7 +1,7 @@
 //! `PATCH /api/v1/profile`: updates some of the caller's profile fields.
 
 use actix_web::{HttpRequest, HttpResponse, patch, web};
-use jobby_domain::model::profile::ProfilePatch;
+use jobby_domain::model::profile::{self as limits, ProfilePatch};
 use jobby_domain::model::ratelimit::RateClass;
 use jobby_domain::model::scopes::Scope;
 use jobby_domain::usecases::profile;
@@ -26,24 +26,30 @@ pub const ROUTE: RouteSpec = route(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchProfile {
-    /// 1..100 characters.
+    /// 1..100 characters (`null` leaves it as it is).
+    #[schema(value_type = Option<crate::schema::Text<{ limits::NAME_MAX }>>, inline)]
     pub name: Option<String>,
+    /// At most 200 characters.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Text<{ limits::HEADLINE_MAX }>>, inline)]
     pub headline: Option<Option<String>>,
     /// At most 50, each 1..50 characters.
+    #[schema(value_type = Option<Vec<crate::schema::Text<{ limits::SKILL_MAX }>>>, max_items = 50, inline)]
     pub skills: Option<Vec<String>>,
+    /// At most 100 characters.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Text<{ limits::LOCATION_MAX }>>, inline)]
     pub location: Option<Option<String>>,
-    /// At most 10 http(s) URLs.
+    /// At most 10 http(s) URLs of at most 500 characters.
+    #[schema(value_type = Option<Vec<crate::schema::Link>>, max_items = 10, inline)]
     pub links: Option<Vec<String>>,
+    /// At most 20,000 characters.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Text<{ limits::RESUME_MAX }>>, inline)]
     pub resume_text: Option<Option<String>>,
-    /// Recruiter accounts only.
+    /// Recruiter accounts only; at most 100 characters.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schema::Text<{ limits::COMPANY_MAX }>>, inline)]
     pub company: Option<Option<String>>,
 }
 

@@ -30,7 +30,7 @@ pub const ROUTE: RouteSpec = for_account(
 #[serde(deny_unknown_fields)]
 pub struct JoinQueue {
     /// A live event's id, `evt_…`.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::schema::EventIdText, inline)]
     pub event_id: EventId,
 }
 

@@ -21,6 +21,28 @@ pub const ROUTE: RouteSpec = route(
     RateClass::Read,
 );
 
+/// One event of the stream, as an event-stream parser hands it out (the OpenAPI 3.1 reading
+/// of `schema` under `text/event-stream`: each event, not the whole stream).
+struct StreamEvent;
+
+impl utoipa::PartialSchema for StreamEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        serde_json::from_value(json!({
+            "type": "object",
+            "description": "A Server-Sent Event. `status` carries a QueueStatusBody as JSON; `closing` carries `{\"reason\": \"shutdown\"}` or `{\"reason\": \"unauthorized\"}` before the stream ends. The first event also sets `retry` (milliseconds before reconnecting).",
+            "properties": {
+                "event": { "type": "string", "enum": ["status", "closing"] },
+                "data": { "type": "string", "contentMediaType": "application/json" },
+                "retry": { "type": "integer", "minimum": 0 }
+            },
+            "required": ["event", "data"]
+        }))
+        .expect("a valid schema")
+    }
+}
+
+impl utoipa::ToSchema for StreamEvent {}
+
 /// The caller's status as Server-Sent Events, so agents need not poll: an `event: status`
 /// with the status object at once, another whenever it changes (position, queue length,
 /// match), a `: heartbeat` comment every 15 seconds while nothing changes, and
@@ -33,9 +55,9 @@ pub const ROUTE: RouteSpec = route(
     tag = "queue",
     responses((
         status = 200,
-        description = "`text/event-stream`; each `data:` line holds a QueueStatusBody",
+        description = "`text/event-stream`; the schema describes each event",
         content_type = "text/event-stream",
-        body = String,
+        body = StreamEvent,
         example = "retry: 3000\nevent: status\ndata: {\"status\":\"waiting\",\"event_id\":\"evt_…\",\"position\":3,\"queue_length\":7,\"match_id\":null,\"match_status\":null,\"poll_interval_seconds\":5}\n\n"
     ), (
         status = 429,

@@ -35,7 +35,11 @@ pub struct ChannelsPatch {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchSettings {
+    /// An IANA time zone name, like `Europe/Berlin` or `UTC`.
+    #[schema(min_length = 1, max_length = 64)]
     pub timezone: Option<String>,
+    /// Channels by notification event type.
+    #[schema(value_type = Option<BTreeMap<crate::schema::NotificationEvent, ChannelsPatch>>)]
     pub notifications: Option<BTreeMap<String, ChannelsPatch>>,
 }
 
