@@ -19,117 +19,15 @@
 //! (default 10000), `--seats N` (default 100), `--rate N` (joins a second while seats are
 //! free, default 200).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use crate::run as run_step;
-use crate::{Result, cargo, root};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from)
-}
-
-fn ensure_wrk() -> Result {
-    if Command::new("wrk").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    eprintln!("==> installing wrk (Debian package)");
-    let sudo = if Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
-    {
-        vec![]
-    } else {
-        vec!["sudo", "-n"]
-    };
-    let apt = |args: &[&str]| {
-        let mut c = Command::new(if sudo.is_empty() { "apt-get" } else { "sudo" });
-        if !sudo.is_empty() {
-            c.args(["-n", "apt-get"]);
-        }
-        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    run_step(&mut apt(&["update", "-qq"]), "apt-get update")?;
-    run_step(
-        &mut apt(&["install", "-y", "-qq", "wrk"]),
-        "apt-get install wrk",
-    )
-}
-
-fn psql(admin_url: &str, sql: &str) -> Result {
-    let out = Command::new("psql")
-        .args([admin_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .output()
-        .map_err(|e| format!("psql: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-fn jobby(bin: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> Result<String> {
-    let out = Command::new(bin)
-        .envs(env.iter().copied())
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "jobby {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn start(mut cmd: Command, marker: &str) -> Result<Proc> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let wanted = marker.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            if line.contains(&wanted) {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .map_err(|_| format!("`{marker}` not seen within 30 s"))?;
-    Ok(Proc(child))
-}
+use crate::services::{
+    ScratchDb, admin_database_url, apt_install, jobby, redis_url, start, target_dir,
+};
+use crate::{Result, cargo};
 
 struct Measured {
     rps: f64,
@@ -201,7 +99,9 @@ pub fn run(args: &[String]) -> Result {
         arg("--seats", 100),
         arg("--rate", 200),
     );
-    ensure_wrk()?;
+    if Command::new("wrk").arg("--version").output().is_err() {
+        apt_install("wrk")?;
+    }
     run_step(
         cargo().args([
             "build",
@@ -218,33 +118,17 @@ pub fn run(args: &[String]) -> Result {
     let baseline_bin = target_dir().join("release").join("bench-baseline");
     let queue_bin = target_dir().join("release").join("bench-queue");
 
-    let admin = env_or(
-        "JOBBY_TEST_DATABASE_URL",
-        "postgres://postgres@127.0.0.1:5432/postgres",
-    );
-    let redis = env_or("JOBBY_TEST_REDIS_URL", "redis://127.0.0.1:6379");
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let dbname = format!("jobby_bench_{stamp}");
-    psql(&admin, &format!("CREATE DATABASE {dbname}"))?;
-    let result = measure(
+    let db = ScratchDb::create(&admin_database_url(), "bench")?;
+    measure(
         &bin,
         &baseline_bin,
         &queue_bin,
         queue,
-        &admin,
-        &dbname,
-        &redis,
+        &db,
+        &redis_url(),
         secs,
         connections,
-    );
-    let _ = psql(
-        &admin,
-        &format!("DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"),
-    );
-    result
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -253,17 +137,13 @@ fn measure(
     baseline_bin: &PathBuf,
     queue_bin: &PathBuf,
     (seekers, seats, rate): (u32, u32, u32),
-    admin: &str,
-    dbname: &str,
+    db: &ScratchDb,
     redis: &str,
     secs: u32,
     connections: u32,
 ) -> Result {
-    let (base, _) = admin
-        .rsplit_once('/')
-        .ok_or("JOBBY_TEST_DATABASE_URL has no database part")?;
-    let db_url = format!("{base}/{dbname}");
-    let prefix = format!("jobby-bench:{dbname}:");
+    let db_url = db.url.clone();
+    let prefix = format!("jobby-bench:{}:", db.name);
     let env: Vec<(&str, &str)> = vec![
         ("DATABASE_URL", &db_url),
         ("REDIS_URL", redis),
@@ -329,7 +209,7 @@ fn measure(
             .env("JOBBY_WORKERS", "2")
             .env("JOBBY_TRUSTED_PROXIES", "127.0.0.1/32")
             .arg("serve");
-        start(server, "jobby listening on")
+        start(server, "jobby listening on").map(|(p, _)| p)
     };
     let server = serve("127.0.0.1:8091")?;
     let second = serve("127.0.0.1:8092")?;
@@ -338,7 +218,7 @@ fn measure(
         .env("DATABASE_URL", &db_url)
         .env("BENCH_LISTEN", "127.0.0.1:8090")
         .env("JOBBY_WORKERS", "2");
-    let _baseline = start(baseline, "baseline listening on")?;
+    let _baseline = start(baseline, "baseline listening on")?.0;
 
     let auth = format!("Authorization: Bearer {token}");
     let me = ureq_json("http://127.0.0.1:8091/api/v1/tokens/self", &token)?;

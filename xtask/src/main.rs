@@ -14,11 +14,15 @@
 //!   code gone, or a request validated more strictly; see `compat.rs`.
 //! - `accept-api-baseline`: copies `openapi.json` to `api/v1-baseline.json`, listing the
 //!   breaks it accepts; the only way the baseline moves.
+//! - `fuzz-api`: schemathesis against the demo server on Postgres + Redis, holding
+//!   `openapi.json` to what the server does; see `fuzz.rs`. Part of `test`.
 //! - `bench`: release build, server on Postgres + Redis, load with `oha`; see `bench.rs`.
 
 mod bench;
 mod compat;
+mod fuzz;
 mod junit;
+mod services;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,9 +40,10 @@ fn main() -> ExitCode {
         Some("check-api-compat") => check_api_compat(),
         Some("accept-api-baseline") => accept_api_baseline(),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz-api") => fuzz::run_fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|ci|layers|openapi|check-openapi-drift|check-api-compat|accept-api-baseline|bench>"
+                "usage: cargo xtask <test|ci|layers|openapi|check-openapi-drift|check-api-compat|accept-api-baseline|fuzz-api|bench>"
             );
             return ExitCode::from(2);
         }
@@ -106,6 +111,9 @@ fn test(extra: &[String]) -> Result {
         cargo().args(["build", "--workspace", "--bins", "--locked"]),
         "cargo build --bins",
     )?;
+    // The published document against the demo server; before the tests, so that nextest's
+    // summary is the run's last word.
+    let fuzzed = fuzz::in_test();
     let mut nextest = cargo();
     nextest
         .args([
@@ -126,7 +134,7 @@ fn test(extra: &[String]) -> Result {
     }
     let tested = run(&mut nextest, "cargo nextest run");
     report_skipped(&reports);
-    tested
+    fuzzed.and(tested)
 }
 
 /// Says how many tests skipped for want of Postgres, Redis or Chromium: they pass, so
