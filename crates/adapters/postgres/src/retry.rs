@@ -3,6 +3,7 @@
 //! pause, so that two transactions that collided do not collide again in step. Only a whole
 //! transaction is retried, and only when nothing of it was committed.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -15,11 +16,22 @@ use crate::rows::Failure;
 /// How many times a transaction runs at most.
 pub(crate) const MAX_ATTEMPTS: u32 = 4;
 
-/// The pause before attempt `next` (2, 3, …): about 4 ms, 8 ms, 16 ms, each drawn at random
+/// The pause before attempt `next` (2, 3, 4): about 8 ms, 16 ms, 32 ms, each drawn at random
 /// between half and one and a half times that.
 pub(crate) fn pause_before(next: u32) -> Duration {
     let base_us = 2_000u64 << next.clamp(1, 8);
     Duration::from_micros(rand::thread_rng().gen_range(base_us / 2..=base_us * 3 / 2))
+}
+
+tokio::task_local! {
+    /// Set when a statement of the running attempt was aborted for contention, whatever the
+    /// body then made of the error (a use-case turns it into its own error type).
+    static ABORTED_FOR_CONTENTION: Cell<bool>;
+}
+
+/// Marks the running attempt (if any) as aborted for contention.
+pub(crate) fn note_contention() {
+    let _ = ABORTED_FOR_CONTENTION.try_with(|c| c.set(true));
 }
 
 impl PgDatabase {
@@ -35,11 +47,16 @@ impl PgDatabase {
             let mut conn = self.conn().await.map_err(Failure::Store)?;
             let conn: &mut AsyncPgConnection = &mut conn;
             let body = &body;
-            let out = conn
-                .transaction::<T, Failure, _>(async move |c| body(c).await)
+            let (out, aborted) = ABORTED_FOR_CONTENTION
+                .scope(Cell::new(false), async move {
+                    let out = conn
+                        .transaction::<T, Failure, _>(async move |c| body(c).await)
+                        .await;
+                    (out, ABORTED_FOR_CONTENTION.with(Cell::get))
+                })
                 .await;
             match out {
-                Err(failure) if attempt < MAX_ATTEMPTS && failure.is_contention() => {
+                Err(failure) if attempt < MAX_ATTEMPTS && (aborted || failure.is_contention()) => {
                     attempt += 1;
                     tracing::debug!(
                         attempt,
@@ -86,6 +103,74 @@ mod on_postgres {
 
     use crate::rows::Failure;
 
+    /// The same through the port, as every use-case runs: the bodies use repository methods
+    /// and turn the store's error into their own, and still the aborted one runs again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_use_case_transaction_aborted_by_a_deadlock_runs_again() {
+        use jobby_domain::error::Error;
+        use jobby_domain::model::account::AccountType;
+        use jobby_domain::model::ids::UserId;
+        use jobby_domain::model::profile::Profile;
+        use jobby_domain::ports::{Database, Db};
+
+        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
+            return;
+        };
+        let pg = crate::connect(&url, 4).await.expect("connect");
+        let db = Db::new(Arc::new(pg) as Arc<dyn Database>);
+        let mut users = vec![];
+        for email in ["a@example.com", "b@example.com"] {
+            let user = jobby_domain::usecases::accounts::signup(
+                &db,
+                jobby_domain::usecases::accounts::Signup {
+                    email: email.into(),
+                    password: "correct horse battery".into(),
+                    name: "Probe".into(),
+                    account_type: AccountType::Seeker.as_str().into(),
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("signup");
+            users.push(user.id);
+        }
+        let attempts = Arc::new(AtomicU32::new(0));
+        let both_hold_one = Arc::new(Barrier::new(2));
+        let run = |first: UserId, second: UserId| {
+            let (db, attempts, barrier) = (db.clone(), attempts.clone(), both_hold_one.clone());
+            tokio::spawn(async move {
+                let mine = Arc::new(AtomicU32::new(0));
+                db.transaction(move |r| {
+                    let (attempts, barrier, mine) =
+                        (attempts.clone(), barrier.clone(), mine.clone());
+                    Box::pin(async move {
+                        attempts.fetch_add(1, Ordering::SeqCst);
+                        let named = |n: &str| Profile {
+                            name: n.into(),
+                            ..Default::default()
+                        };
+                        r.save_profile(first, &named("first")).await?;
+                        if mine.fetch_add(1, Ordering::SeqCst) == 0 {
+                            barrier.wait().await;
+                        }
+                        r.save_profile(second, &named("second")).await?;
+                        Ok::<_, Error>(())
+                    })
+                })
+                .await
+                .map_err(|e| e.to_string())
+            })
+        };
+        let (a, b) = (run(users[0], users[1]), run(users[1], users[0]));
+        assert_eq!(a.await.expect("task"), Ok(()));
+        assert_eq!(b.await.expect("task"), Ok(()));
+        assert_eq!(
+            AtomicU32::load(&attempts, Ordering::SeqCst),
+            3,
+            "one ran again"
+        );
+    }
+
     /// Two transactions lock two rows in opposite orders. Postgres aborts one of them to
     /// break the deadlock; it runs again and both commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,8 +183,7 @@ mod on_postgres {
             let mut conn = db.conn().await.expect("connection");
             conn.batch_execute(
                 "CREATE TABLE probe (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); \
-                 INSERT INTO probe (id) VALUES (1), (2); \
-                 SET deadlock_timeout = '50ms'",
+                 INSERT INTO probe (id) VALUES (1), (2)",
             )
             .await
             .expect("set up");
@@ -118,8 +202,6 @@ mod on_postgres {
                         let lock = |id: i32| {
                             diesel::sql_query(format!("UPDATE probe SET n = n + 1 WHERE id = {id}"))
                         };
-                        conn.batch_execute("SET LOCAL deadlock_timeout = '50ms'")
-                            .await?;
                         lock(first).execute(conn).await?;
                         if mine.fetch_add(1, Ordering::SeqCst) == 0 {
                             barrier.wait().await;

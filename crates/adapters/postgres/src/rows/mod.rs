@@ -21,6 +21,7 @@ pub(crate) fn store_err(e: DieselError) -> StoreError {
         return StoreError::Unreachable(e.to_string());
     }
     if is_contention(&e) {
+        crate::retry::note_contention();
         return StoreError::Contention(e.to_string());
     }
     if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
