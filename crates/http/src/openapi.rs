@@ -311,11 +311,16 @@ mod tests {
         assert_eq!(max_items("PatchProfile", "links"), profile::LINKS_MAX);
         for schema in ["CreateEvent", "PatchEvent"] {
             assert_eq!(max_items(schema, "job_ids"), event::JOBS_MAX);
+            // Besides the owner, who always holds a seat.
             assert_eq!(
                 max_items(schema, "interviewer_ids"),
-                event::INTERVIEWERS_MAX
+                event::INTERVIEWERS_MAX - 1
             );
         }
+        assert_eq!(
+            max_items("Allowlist", "cidrs"),
+            jobby_domain::model::network::ALLOWLIST_MAX
+        );
     }
 
     #[test]

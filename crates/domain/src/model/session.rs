@@ -59,22 +59,31 @@ impl PreSessionTokens {
 
     /// Whether `token` is one this deployment issued that has not expired at `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> bool {
-        let Some((payload, sig)) = token.rsplit_once('.') else {
-            return false;
-        };
-        let Some((issued, nonce)) = payload.split_once('.') else {
-            return false;
-        };
-        let Ok(issued) = issued.parse::<i64>() else {
-            return false;
-        };
-        let age = now.timestamp() - issued;
-        // A little slack for clocks of other processes that run ahead.
-        let fresh = (-60..=pre_session_lifetime().num_seconds()).contains(&age);
-        fresh
-            && nonce.len() == 22
+        self.age(token, now)
+            .is_some_and(|age| age <= pre_session_lifetime().num_seconds())
+    }
+
+    /// Whether a form served now with `token` can still be sent an hour from now; if not, a
+    /// fresh token is issued with the form.
+    pub fn lasts_an_hour(&self, token: &str, now: DateTime<Utc>) -> bool {
+        self.age(token, now)
+            .is_some_and(|age| age + 3600 <= pre_session_lifetime().num_seconds())
+    }
+
+    /// Seconds since an authentic token was issued (a little below zero for a process whose
+    /// clock runs ahead), or `None` for anything this deployment did not issue.
+    fn age(&self, token: &str, now: DateTime<Utc>) -> Option<i64> {
+        let (payload, sig) = token.rsplit_once('.')?;
+        let (issued, nonce) = payload.split_once('.')?;
+        if issued.is_empty() || issued.len() > 12 || !issued.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let issued: i64 = issued.parse().ok()?;
+        let age = now.timestamp().checked_sub(issued)?;
+        let authentic = nonce.len() == 22
             && nonce.bytes().all(|b| b.is_ascii_alphanumeric())
-            && secrets_match(&self.signature(payload), sig)
+            && secrets_match(&self.signature(payload), sig);
+        (authentic && age >= -60).then_some(age)
     }
 }
 
@@ -129,6 +138,8 @@ mod tests {
             !t.verify(&token, now - Duration::minutes(2)),
             "issued in the future"
         );
+        assert!(t.lasts_an_hour(&token, now + Duration::hours(10)));
+        assert!(!t.lasts_an_hour(&token, now + Duration::hours(11) + Duration::minutes(1)));
         // Every process of the deployment shares the key, so every process accepts it.
         assert!(tokens(KEY).verify(&token, now));
     }
@@ -140,6 +151,8 @@ mod tests {
         assert!(!t.verify(&random_secret(), now));
         assert!(!t.verify("", now));
         assert!(!t.verify("1.2.3", now));
+        assert!(!t.verify("-9223372036854775808.abcdefghijklmnopqrstuv.x", now));
+        assert!(!t.verify("99999999999999999999.abcdefghijklmnopqrstuv.x", now));
         let token = t.issue(now);
         let (payload, sig) = token.rsplit_once('.').unwrap();
         // A later issue time under the old signature.

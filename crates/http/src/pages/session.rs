@@ -71,12 +71,12 @@ pub(super) fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     r
 }
 
-/// The pre-session CSRF token: the cookie's, when this deployment issued it and it has not
-/// expired, or a freshly issued one (to be set on the response).
+/// The pre-session CSRF token: the cookie's, when this deployment issued it and it is good
+/// for another hour at least, or a freshly issued one (to be set on the response).
 pub(super) fn pre_session_csrf(state: &AppState, req: &HttpRequest) -> (String, bool) {
     let now = state.clock.now();
     match req.cookie(PRE_SESSION_COOKIE) {
-        Some(c) if state.pre_session.verify(c.value(), now) => (c.value().to_owned(), false),
+        Some(c) if state.pre_session.lasts_an_hour(c.value(), now) => (c.value().to_owned(), false),
         _ => (state.pre_session.issue(now), true),
     }
 }

@@ -49,7 +49,7 @@ pub struct CreateEvent {
     pub job_ids: Option<Vec<String>>,
     /// Recruiter account ids (`usr_…`) who interview besides the owner; at most 500 seats
     /// in all, the owner included.
-    #[schema(value_type = Option<Vec<crate::schema::UserIdText>>, max_items = 500, inline)]
+    #[schema(value_type = Option<Vec<crate::schema::UserIdText>>, max_items = 499, inline)]
     pub interviewer_ids: Option<Vec<String>>,
 }
 

@@ -54,7 +54,7 @@ pub struct PatchEvent {
     pub job_ids: Option<Vec<String>>,
     /// Replaces the interviewers (the owner always stays): recruiter account ids (`usr_…`),
     /// at most 500 seats in all, the owner included.
-    #[schema(value_type = Option<Vec<crate::schema::UserIdText>>, max_items = 500, inline)]
+    #[schema(value_type = Option<Vec<crate::schema::UserIdText>>, max_items = 499, inline)]
     pub interviewer_ids: Option<Vec<String>>,
 }
 

@@ -22,7 +22,8 @@ pub const ROUTE: RouteSpec = route(
     RateClass::Write,
 );
 
-/// Any subset of the profile fields. `null` clears an optional field.
+/// Any subset of the profile fields. `null` clears `headline`, `location`, `resume_text`
+/// and `company`; for `name`, `skills` and `links` it changes nothing.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchProfile {

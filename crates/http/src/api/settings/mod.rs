@@ -46,6 +46,7 @@ impl From<Settings> for SettingsBody {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Allowlist {
-    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
+    /// At most 50 blocks (or single addresses).
+    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]), max_items = 50)]
     pub cidrs: Vec<String>,
 }

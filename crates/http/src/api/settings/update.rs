@@ -31,6 +31,27 @@ pub struct ChannelsPatch {
     pub push: Option<bool>,
 }
 
+/// The notification map, each value read only from a JSON object (serde would also read
+/// `ChannelsPatch` from an array of its fields).
+fn channel_objects<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, ChannelsPatch>>, D::Error> {
+    use serde::de::Error;
+    let Some(raw) =
+        Option::<BTreeMap<String, serde_json::Map<String, serde_json::Value>>>::deserialize(d)?
+    else {
+        return Ok(None);
+    };
+    raw.into_iter()
+        .map(|(k, v)| {
+            serde_json::from_value(serde_json::Value::Object(v))
+                .map(|c| (k, c))
+                .map_err(D::Error::custom)
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
 /// Any of the settings; notification channels may be set one at a time.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +60,7 @@ pub struct PatchSettings {
     #[schema(min_length = 1, max_length = 64)]
     pub timezone: Option<String>,
     /// Channels by notification event type.
+    #[serde(default, deserialize_with = "channel_objects")]
     #[schema(value_type = Option<BTreeMap<crate::schema::NotificationEvent, ChannelsPatch>>)]
     pub notifications: Option<BTreeMap<String, ChannelsPatch>>,
 }
