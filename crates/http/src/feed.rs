@@ -12,9 +12,10 @@ use actix_web::web::Bytes;
 use futures_util::{Stream, StreamExt};
 use jobby_domain::error::Error;
 use jobby_domain::model::ids::{EventId, TokenId, UserId};
-use jobby_domain::model::outbox::{OutboxRecord, Tail};
+use jobby_domain::model::outbox::{Kind, OutboxRecord, Tail};
 use jobby_domain::model::queue::QueueStatus;
 use jobby_domain::ports::Db;
+use jobby_domain::usecases::auth::Authenticator;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
@@ -70,6 +71,8 @@ const RETRY_MS: u64 = 3000;
 
 pub struct Feed {
     db: Db,
+    /// Told of every access change, and of how far the outbox was read.
+    auth: Arc<Authenticator>,
     timing: Timing,
     tx: broadcast::Sender<Change>,
     /// True once the reader has found the outbox head: changes after it reach listeners.
@@ -99,9 +102,10 @@ impl Drop for StreamSlot {
 }
 
 impl Feed {
-    pub fn new(db: Db, timing: Timing) -> Arc<Self> {
+    pub fn new(db: Db, auth: Arc<Authenticator>, timing: Timing) -> Arc<Self> {
         Arc::new(Feed {
             db,
+            auth,
             timing,
             tx: broadcast::channel(BACKLOG).0,
             following: watch::channel(false).0,
@@ -126,6 +130,14 @@ impl Feed {
         })
     }
 
+    /// Starts reading the outbox now rather than at the first stream, so access changes are
+    /// heard from the start. Needs a Tokio runtime.
+    pub fn start(self: &Arc<Self>) {
+        self.start.call_once(|| {
+            tokio::spawn(Arc::clone(self).follow());
+        });
+    }
+
     /// Ends every open stream with a `closing` event and stops reading. For shutdown.
     pub fn close(&self) {
         self.closing.send_replace(true);
@@ -135,9 +147,7 @@ impl Feed {
     /// from now on are sure to be heard, or fails when the outbox cannot be read.
     async fn listen(self: &Arc<Self>) -> Result<broadcast::Receiver<Change>, Error> {
         let rx = self.tx.subscribe();
-        self.start.call_once(|| {
-            tokio::spawn(Arc::clone(self).follow());
-        });
+        self.start();
         let mut following = self.following.subscribe();
         let mut closing = self.closing.subscribe();
         let ready = async {
@@ -174,6 +184,20 @@ impl Feed {
             .map(|(low, known)| Tail::resume(low, known, self.timing.grace))
     }
 
+    /// Forgets the cached tokens of accounts whose access changed, as soon as the change is
+    /// visible (whatever holes lie below it); a batch that reached the head tells the cache
+    /// that every change committed before `started` is applied.
+    fn apply_access_changes(&self, batch: &[OutboxRecord], started: std::time::Instant) {
+        for rec in batch {
+            if rec.event.kind == Kind::AccessChanged {
+                self.auth.invalidate_users(&rec.event.users);
+            }
+        }
+        if batch.len() < BATCH {
+            self.auth.heard(started);
+        }
+    }
+
     async fn follow(self: Arc<Self>) {
         let mut closing = self.closing.subscribe();
         let mut tick = tokio::time::interval(self.timing.poll);
@@ -196,6 +220,7 @@ impl Feed {
                 },
                 Some(t) => {
                     let from = t.from();
+                    let started = std::time::Instant::now();
                     let read: Result<Vec<OutboxRecord>, Error> = self
                         .db
                         .read(move |r| {
@@ -204,12 +229,15 @@ impl Feed {
                         .await;
                     match read {
                         Ok(batch) => {
+                            self.apply_access_changes(&batch, started);
                             let (records, gave_up) = t.take(batch, std::time::Instant::now());
                             // No listeners is not an error: the change is simply unheard.
                             for rec in records {
                                 let _ = self.tx.send(Change::Record(Arc::new(rec)));
                             }
                             if gave_up {
+                                // The missing record may have been an access change.
+                                self.auth.invalidate_all();
                                 let _ = self.tx.send(Change::Resync);
                             }
                         }

@@ -65,6 +65,44 @@ impl HttpConfig {
     }
 }
 
+/// How long looked-up tokens are trusted in process: `heard_ttl` while this process hears of
+/// access changes through the outbox, `ttl` (at most 1.2 s) when it does not.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenCache {
+    pub ttl: std::time::Duration,
+    pub heard_ttl: std::time::Duration,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            ttl: jobby_domain::usecases::auth::DEFAULT_CACHE_TTL,
+            heard_ttl: jobby_domain::usecases::auth::DEFAULT_LONG_TTL,
+        }
+    }
+}
+
+/// How often noted token uses are written.
+const TOKEN_USE_FLUSH: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Starts what a serving process runs beside its requests: the outbox reader (queue streams
+/// and access changes) and the writer of token uses, every 15 seconds. Needs a Tokio
+/// runtime. At shutdown, `auth.flush_uses()` writes what is left.
+pub fn start_background(state: &AppState) {
+    state.feed.start();
+    let auth = state.auth.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TOKEN_USE_FLUSH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = auth.flush_uses().await {
+                tracing::warn!(error = %e, "recording token uses failed; trying again later");
+            }
+        }
+    });
+}
+
 /// Everything a request may need, shared by all workers.
 #[derive(Clone)]
 pub struct AppState {
@@ -93,15 +131,16 @@ impl AppState {
         video: Arc<dyn VideoRooms>,
         clock: Arc<dyn Clock>,
         config: HttpConfig,
-        token_cache_ttl: std::time::Duration,
+        token_cache: TokenCache,
     ) -> Self {
         let auth = Arc::new(Authenticator::new(
             db.clone(),
             clock.clone(),
-            token_cache_ttl,
+            token_cache.ttl,
+            token_cache.heard_ttl,
         ));
         AppState {
-            feed: feed::Feed::new(db.clone(), feed::Timing::default()),
+            feed: feed::Feed::new(db.clone(), auth.clone(), feed::Timing::default()),
             lineups: Arc::default(),
             db,
             limiter,

@@ -1,5 +1,5 @@
 //! Prometheus metrics: request counts and latencies by route and status, rate-limit
-//! rejections, and how often the rate limiter failed open.
+//! rejections, how often the rate limiter failed open, and token cache hits and misses.
 
 use std::sync::Mutex;
 
@@ -28,6 +28,8 @@ pub struct Metrics {
     pub rate_limited: Family<ClassLabels, Counter>,
     pub limiter_fail_open: Counter,
     pub limiter_fail_closed: Counter,
+    pub token_cache_hits: Counter,
+    pub token_cache_misses: Counter,
 }
 
 impl Default for Metrics {
@@ -71,7 +73,21 @@ impl Metrics {
             "Cost requests refused with 503 because the rate limiter store was unreachable",
             limiter_fail_closed.clone(),
         );
+        let token_cache_hits = Counter::default();
+        let token_cache_misses = Counter::default();
+        registry.register(
+            "token_cache_hits",
+            "Authentications answered from the in-process token cache (no store round trip)",
+            token_cache_hits.clone(),
+        );
+        registry.register(
+            "token_cache_misses",
+            "Authentications that looked the token up in the store",
+            token_cache_misses.clone(),
+        );
         Metrics {
+            token_cache_hits,
+            token_cache_misses,
             registry: Mutex::new(registry),
             requests,
             latency,
@@ -97,6 +113,15 @@ impl Metrics {
                 class: class.to_owned(),
             })
             .inc();
+    }
+
+    /// An authentication served from the token cache (`hit`) or looked up in the store.
+    pub fn token_cache(&self, hit: bool) {
+        if hit {
+            self.token_cache_hits.inc();
+        } else {
+            self.token_cache_misses.inc();
+        }
     }
 
     /// The Prometheus text exposition.

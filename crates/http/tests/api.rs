@@ -236,6 +236,8 @@ async fn settings_read_patch_and_validate() {
         json!({"timezone": "Mars/Base"}),
         json!({"notifications": {"nope": {"email": true}}}),
         json!({"notifications": {"match.created": {"sms": true}}}),
+        // serde would read the channels from an array of their fields.
+        json!({"notifications": {"match.created": [true, false]}}),
     ] {
         let (status, _, body) = send(
             &app,
@@ -392,6 +394,19 @@ async fn token_lists_page_and_revocation_is_immediate() {
     assert!(page1["data"][0].get("token").is_none(), "never the secret");
     let victim_id = page1["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(page1["data"][0]["last4"], &victim[victim.len() - 4..]);
+    // Uses are written in batches off the request path: after the next write the list says
+    // when and from where the token was last used.
+    assert_eq!(page1["data"][0]["last_used_at"], json!(null));
+    assert!(st.auth.flush_uses().await.unwrap() >= 2);
+    let (_, _, again) = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/api-tokens?limit=1")
+            .insert_header(bearer(&admin)),
+    )
+    .await;
+    assert!(again["data"][0]["last_used_at"].is_string(), "{again}");
+    assert!(again["data"][0]["last_used_ip"].is_string(), "{again}");
     let cursor = page1["next_cursor"].as_str().unwrap();
     let (_, _, page2) = send(
         &app,

@@ -726,6 +726,7 @@ async fn the_queue_stream_sends_the_status_at_once_on_every_change_and_closes_on
     let mut st = state();
     st.feed = Feed::new(
         st.db.clone(),
+        st.auth.clone(),
         Timing {
             poll: Duration::from_millis(10),
             heartbeat: Duration::from_millis(400),
@@ -871,6 +872,7 @@ async fn a_revoked_token_ends_its_stream_at_the_next_heartbeat() {
     let mut st = state();
     st.feed = Feed::new(
         st.db.clone(),
+        st.auth.clone(),
         Timing {
             poll: Duration::from_millis(10),
             heartbeat: Duration::from_millis(200),

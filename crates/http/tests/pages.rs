@@ -373,7 +373,7 @@ async fn pre_session_tokens_are_the_servers_own() {
             secret_key: key.clone(),
             ..jobby_http::HttpConfig::new("http://jobby.test")
         },
-        std::time::Duration::from_millis(1000),
+        jobby_http::TokenCache::default(),
     );
     let app_a = test::init_service(jobby_http::build_app(a.clone())).await;
     let app_b = test::init_service(jobby_http::build_app(b.clone())).await;

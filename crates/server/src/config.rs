@@ -79,10 +79,15 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "JOBBY_WORKERS")]
     pub workers: Option<usize>,
-    /// How long a looked-up token is trusted without asking the database (milliseconds).
-    /// Bounds how long a revocation takes to reach other processes.
+    /// How long a looked-up token is trusted without asking the database (milliseconds)
+    /// while this process does not hear of access changes (the outbox cannot be read).
+    /// Bounds how long a revocation takes to reach it then.
     #[arg(long, env = "JOBBY_TOKEN_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1200))]
     pub token_cache_ms: u64,
+    /// How long a looked-up token is trusted (seconds) while this process hears of access
+    /// changes: revocations, allowlist and limit changes reach it through the outbox.
+    #[arg(long, env = "JOBBY_TOKEN_CACHE_HEARD_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub token_cache_heard_secs: u64,
     /// Daily.co API key: video rooms on Daily. Unset = the local room page stand-in.
     #[arg(long, env = "DAILY_API_KEY", hide_env_values = true)]
     pub daily_api_key: Option<String>,

@@ -133,7 +133,10 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         video,
         clock.clone(),
         config,
-        Duration::from_millis(args.token_cache_ms),
+        jobby_http::TokenCache {
+            ttl: Duration::from_millis(args.token_cache_ms),
+            heard_ttl: Duration::from_secs(args.token_cache_heard_secs),
+        },
     );
 
     // Compute the decoy password hash now, so the first login with an unknown email takes
@@ -146,7 +149,9 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     if !args.no_worker {
         tokio::spawn(background(db.clone(), clock.clone()));
     }
+    jobby_http::start_background(&state);
     let feed = state.feed.clone();
+    let auth = state.auth.clone();
     let operator = match metrics_listener {
         Some(listener) => {
             let bound = listener.local_addr()?;
@@ -175,6 +180,7 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     println!("jobby listening on http://{bound}");
     let server = server.run();
     let handle = server.handle();
+    let handle_for_operator = server.handle();
     let operator_handle = operator.as_ref().map(actix_web::dev::Server::handle);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -187,11 +193,25 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     });
     match operator {
         Some(operator) => {
-            let (public, operator) = tokio::join!(server, operator);
-            public?;
-            operator?;
+            // Whichever stops first (the signal stops both) stops the other.
+            let op_handle = operator.handle();
+            let public_handle = handle_for_operator;
+            tokio::select! {
+                public = server => {
+                    op_handle.stop(true).await;
+                    public?;
+                }
+                op = operator => {
+                    public_handle.stop(true).await;
+                    op?;
+                }
+            }
         }
         None => server.await?,
+    }
+    // Token uses noted since the last write.
+    if let Err(e) = auth.flush_uses().await {
+        tracing::warn!(error = %e, "recording the last token uses failed");
     }
     Ok(())
 }
@@ -367,7 +387,7 @@ async fn admin(cmd: AdminCommand) -> Fallible<()> {
             require_database(&store)?;
             let db = Db::new(open_store(&store).await?);
             let per_minute = if reset { None } else { per_minute };
-            let user = accounts::set_rate_limit(&db, &email, &class, per_minute)
+            let user = accounts::set_rate_limit(&db, &email, &class, per_minute, SystemClock.now())
                 .await
                 .map_err(describe)?;
             match per_minute {

@@ -21,7 +21,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
-use jobby_domain::model::token::{TokenHash, TokenPrincipal};
+use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenUse};
 use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
 
 pub use repo::PgRepo;
@@ -123,15 +123,19 @@ impl PgDatabase {
     }
 }
 
-/// Finds a token that is neither revoked nor expired, records its use and returns what the
-/// edge needs of it and its owner: one statement, one round trip.
-const AUTHENTICATE_TOKEN: &str = "\
-UPDATE api_tokens AS t SET last_used_at = $1, last_used_ip = $2 \
-FROM users AS u \
-WHERE t.token_hash = $3 AND u.id = t.user_id AND t.revoked_at IS NULL \
-  AND (t.expires_at IS NULL OR t.expires_at > $1) \
-RETURNING t.id, t.user_id, u.account_type, t.scopes, t.expires_at, u.ip_allowlist, \
-  ARRAY(SELECT o.class || '=' || o.per_minute FROM rate_limit_overrides AS o WHERE o.user_id = u.id) AS rate_limits";
+/// Finds a token that is neither revoked nor expired and returns what the edge needs of it
+/// and its owner: one statement, a read.
+const FIND_TOKEN: &str = "\
+SELECT t.id, t.user_id, u.account_type, t.scopes, t.expires_at, u.ip_allowlist, \
+  ARRAY(SELECT o.class || '=' || o.per_minute FROM rate_limit_overrides AS o WHERE o.user_id = u.id) AS rate_limits \
+FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id \
+WHERE t.token_hash = $2 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1)";
+
+/// Records a batch of token uses; an older use than the one recorded changes nothing.
+const RECORD_TOKEN_USES: &str = "\
+UPDATE api_tokens AS t SET last_used_at = u.at, last_used_ip = u.ip \
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, at, ip) \
+WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)";
 
 #[async_trait]
 impl Database for PgDatabase {
@@ -154,22 +158,38 @@ impl Database for PgDatabase {
         body(&mut repo).await
     }
 
-    async fn authenticate_token(
+    async fn find_token(
         &self,
         hash: &TokenHash,
         now: DateTime<Utc>,
-        ip: &str,
     ) -> Result<Option<TokenPrincipal>, StoreError> {
         let mut conn = self.conn().await?;
-        let row: Option<PrincipalRow> = diesel::sql_query(AUTHENTICATE_TOKEN)
+        let row: Option<PrincipalRow> = diesel::sql_query(FIND_TOKEN)
             .bind::<st::Timestamptz, _>(now)
-            .bind::<st::Text, _>(ip)
             .bind::<st::Bytea, _>(&hash.0[..])
             .get_result(&mut conn)
             .await
             .optional()
             .map_err(store_err)?;
         row.map(PrincipalRow::into_principal).transpose()
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUse]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<uuid::Uuid> = uses.iter().map(|u| u.token_id.uuid()).collect();
+        let ats: Vec<DateTime<Utc>> = uses.iter().map(|u| u.at).collect();
+        let ips: Vec<&str> = uses.iter().map(|u| u.ip.as_str()).collect();
+        let mut conn = self.conn().await?;
+        diesel::sql_query(RECORD_TOKEN_USES)
+            .bind::<st::Array<st::Uuid>, _>(ids)
+            .bind::<st::Array<st::Timestamptz>, _>(ats)
+            .bind::<st::Array<st::Text>, _>(ips)
+            .execute(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(())
     }
 
     async fn claim_idempotency(

@@ -75,7 +75,7 @@ pub async fn profile_settings_allowlist_round_trip(db: Arc<dyn Database>) {
     let (plain, _) = mint(&db, &u, &[Scope::ProfileRead], None).await;
     let p = db
         .inner()
-        .authenticate_token(&plain.hash(), now(), "192.0.2.9")
+        .find_token(&plain.hash(), now())
         .await
         .unwrap()
         .unwrap();

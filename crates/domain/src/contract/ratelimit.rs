@@ -13,7 +13,7 @@ pub async fn rate_limit_overrides_travel_with_the_principal(db: Arc<dyn Database
     let (plain, _) = mint(&db, &u, &[Scope::ProfileRead], None).await;
     let p = db
         .inner()
-        .authenticate_token(&plain.hash(), now(), "192.0.2.1")
+        .find_token(&plain.hash(), now())
         .await
         .unwrap()
         .unwrap();
@@ -30,7 +30,7 @@ pub async fn rate_limit_overrides_travel_with_the_principal(db: Arc<dyn Database
     .unwrap();
     let p = db
         .inner()
-        .authenticate_token(&plain.hash(), now(), "192.0.2.1")
+        .find_token(&plain.hash(), now())
         .await
         .unwrap()
         .unwrap();
@@ -45,7 +45,7 @@ pub async fn rate_limit_overrides_travel_with_the_principal(db: Arc<dyn Database
     .unwrap();
     let p = db
         .inner()
-        .authenticate_token(&plain.hash(), now(), "192.0.2.1")
+        .find_token(&plain.hash(), now())
         .await
         .unwrap()
         .unwrap();

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::model::account::AccountType;
 use crate::model::page::PageRequest;
 use crate::model::scopes::{Scope, ScopeSet};
-use crate::model::token::{TokenHash, TokenPrincipal, TokenRecord};
+use crate::model::token::{TokenHash, TokenPrincipal, TokenRecord, TokenUse};
 use crate::ports::{Database, Db};
 use crate::usecases::tokens::{self};
 use chrono::Duration;
@@ -17,7 +17,7 @@ pub async fn tokens_authenticate_until_revoked_or_expired(db: Arc<dyn Database>)
     let (plain, rec) = mint(&db, &u, &[Scope::ProfileRead, Scope::EventsWrite], Some(30)).await;
     let p: TokenPrincipal = db
         .inner()
-        .authenticate_token(&plain.hash(), now(), "192.0.2.1")
+        .find_token(&plain.hash(), now())
         .await
         .unwrap()
         .expect("active token");
@@ -30,20 +30,45 @@ pub async fn tokens_authenticate_until_revoked_or_expired(db: Arc<dyn Database>)
     );
     let uid = u.id;
     let id = rec.id;
-    let seen = db
-        .read(move |r| Box::pin(async move { r.find_token(uid, id).await }))
+    let read = || async {
+        db.read(move |r| Box::pin(async move { r.find_token(uid, id).await }))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(read().await.last_used_at, None, "a lookup writes nothing");
+    assert_eq!(read().await.last4, plain.last4());
+
+    // Uses are recorded in batches; an older use never overwrites a newer one.
+    let t0 = now();
+    let use_at = |secs: i64, ip: &str| TokenUse {
+        token_id: id,
+        at: t0 + Duration::seconds(secs),
+        ip: ip.into(),
+    };
+    db.inner()
+        .record_token_uses(&[use_at(10, "192.0.2.1")])
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(seen.last_used_ip.as_deref(), Some("192.0.2.1"));
-    assert!(seen.last_used_at.is_some());
-    assert_eq!(seen.last4, plain.last4());
+    db.inner()
+        .record_token_uses(&[use_at(5, "192.0.2.99"), use_at(20, "192.0.2.2")])
+        .await
+        .unwrap();
+    let seen = read().await;
+    assert_eq!(seen.last_used_ip.as_deref(), Some("192.0.2.2"));
+    assert_eq!(seen.last_used_at, Some(use_at(20, "").at));
+    db.inner()
+        .record_token_uses(&[use_at(15, "192.0.2.3")])
+        .await
+        .unwrap();
+    assert_eq!(read().await.last_used_ip.as_deref(), Some("192.0.2.2"));
+    db.inner().record_token_uses(&[]).await.unwrap();
 
     // Expired: the expiry is in the past relative to `now`.
     let later = now() + Duration::days(31);
     assert!(
         db.inner()
-            .authenticate_token(&plain.hash(), later, "192.0.2.1")
+            .find_token(&plain.hash(), later)
             .await
             .unwrap()
             .is_none()
@@ -62,14 +87,14 @@ pub async fn tokens_authenticate_until_revoked_or_expired(db: Arc<dyn Database>)
     assert_eq!(again.unwrap().revoked_at, revoked.revoked_at);
     assert!(
         db.inner()
-            .authenticate_token(&plain.hash(), now(), "192.0.2.1")
+            .find_token(&plain.hash(), now())
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         db.inner()
-            .authenticate_token(&TokenHash([7; 32]), now(), "192.0.2.1")
+            .find_token(&TokenHash([7; 32]), now())
             .await
             .unwrap()
             .is_none()

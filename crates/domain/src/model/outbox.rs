@@ -24,10 +24,14 @@ pub enum Kind {
     EventEnded,
     /// An interviewer became available or stepped away.
     EventAvailability,
+    /// What an account's tokens may do changed (a token revoked, the IP allowlist or a rate
+    /// limit changed): every process forgets the account's cached tokens. Internal: it
+    /// carries no payload and is not for webhooks.
+    AccessChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::QueueJoined,
         Kind::QueueLeft,
         Kind::MatchCreated,
@@ -38,6 +42,7 @@ impl Kind {
         Kind::EventStarted,
         Kind::EventEnded,
         Kind::EventAvailability,
+        Kind::AccessChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +57,7 @@ impl Kind {
             Kind::EventStarted => "event.started",
             Kind::EventEnded => "event.ended",
             Kind::EventAvailability => "event.availability_changed",
+            Kind::AccessChanged => "access.changed",
         }
     }
 
@@ -187,6 +193,17 @@ impl DomainEvent {
             event_id: Some(event),
             users: vec![seeker],
             payload: json!({ "event_id": event, "seeker_id": seeker, "reason": reason }),
+            at,
+        }
+    }
+
+    /// `user`'s access changed: their cached tokens must be looked up again everywhere.
+    pub fn access_changed(user: UserId, at: DateTime<Utc>) -> Self {
+        DomainEvent {
+            kind: Kind::AccessChanged,
+            event_id: None,
+            users: vec![user],
+            payload: json!({}),
             at,
         }
     }

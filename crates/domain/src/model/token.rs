@@ -114,6 +114,14 @@ pub struct TokenPrincipal {
     pub rate_limits: super::ratelimit::Overrides,
 }
 
+/// A token's use, for its `last_used_at` and `last_used_ip`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenUse {
+    pub token_id: TokenId,
+    pub at: DateTime<Utc>,
+    pub ip: String,
+}
+
 pub const TOKEN_NAME_MAX: usize = 100;
 pub const DEFAULT_EXPIRY_DAYS: i64 = 90;
 pub const MAX_EXPIRY_DAYS: i64 = 366 * 5;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope};
-use crate::model::token::{TokenHash, TokenPrincipal};
+use crate::model::token::{TokenHash, TokenPrincipal, TokenUse};
 
 use super::{Repo, StoreError};
 
@@ -44,13 +44,16 @@ pub trait Database: Send + Sync {
     /// Runs `body` without a transaction (reads).
     async fn read(&self, body: ReadBody) -> TxOutput;
 
-    /// Looks up an active token by hash and records its use, in one round trip.
-    async fn authenticate_token(
+    /// Looks up a token that is neither revoked nor expired at `now`, with what the edge
+    /// needs of its owner: one read.
+    async fn find_token(
         &self,
         hash: &TokenHash,
         now: DateTime<Utc>,
-        ip: &str,
     ) -> Result<Option<TokenPrincipal>, StoreError>;
+    /// Records when and from where tokens were last used, in one write. A use older than the
+    /// one already recorded changes nothing.
+    async fn record_token_uses(&self, uses: &[TokenUse]) -> Result<(), StoreError>;
 
     /// Claims an idempotency key for a request (its own short transaction). An in-progress
     /// claim older than `stale_before` is taken over.

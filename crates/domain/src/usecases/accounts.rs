@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::model::account::{self, AccountType, Email, User, check_new_password};
 use crate::model::fields::{FieldErrors, check_text};
 use crate::model::ids::{SessionId, UserId};
+use crate::model::outbox::DomainEvent;
 use crate::model::profile::{NAME_MAX, Profile};
 use crate::model::ratelimit::{MAX_OVERRIDE, RateClass};
 use crate::model::session::{self, SessionRecord};
@@ -204,6 +205,7 @@ pub async fn set_rate_limit(
     email: &str,
     class: &str,
     per_minute: Option<u32>,
+    now: DateTime<Utc>,
 ) -> Result<User, Error> {
     let mut e = FieldErrors::new();
     let email = Email::parse(email).map_err(|m| e.add("email", m)).ok();
@@ -225,6 +227,9 @@ pub async fn set_rate_limit(
         Box::pin(async move {
             let user = repo.user_by_email(&email).await?.ok_or(Error::NotFound)?;
             repo.set_rate_limit(user.id, class, per_minute).await?;
+            // Every server process forgets the account's cached tokens, which carry limits.
+            repo.append_outbox(&[DomainEvent::access_changed(user.id, now)])
+                .await?;
             Ok(user)
         })
     })

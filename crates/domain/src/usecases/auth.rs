@@ -1,12 +1,18 @@
-//! Authenticating personal access tokens, with a brief in-process cache so a warm token
-//! costs no database round trip.
+//! Authenticating personal access tokens from an in-process cache, so a warm token costs no
+//! store round trip.
 //!
-//! An entry is fresh for `ttl`. After that, the first request to use it looks the token up
-//! again (and records its use) while concurrent requests keep using the entry, but never
-//! beyond `ttl * 3 / 2`: one lookup per token per `ttl` instead of a stampede of them. That
-//! bounds how long a revocation made by another process can go unseen here. A revocation
-//! made by this process clears the cache at once, and a lookup that was in flight across
-//! the clearing is not cached.
+//! Every change to what an account's tokens may do (a revocation, the IP allowlist, a rate
+//! limit) is written to the outbox, which every server process reads a few times a second;
+//! reading it, a process forgets that account's cached tokens ([`Authenticator::invalidate_users`])
+//! and says how far it has read ([`Authenticator::heard`]). While it keeps hearing, an entry
+//! is fresh for the long lifetime (minutes). When it stops hearing (the store is away, the
+//! reader stalls), entries fall back to the short lifetime `ttl`, which alone bounds how long
+//! a revocation elsewhere can go unseen: past `ttl` the first request looks the token up
+//! again while concurrent requests keep the entry, never beyond `ttl * 3 / 2`. A lookup in
+//! flight across an invalidation is not cached.
+//!
+//! Uses are noted in process and written coalesced, at most once a minute per token
+//! ([`crate::usecases::token_uses`]); a lookup is a read.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,13 +20,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::model::ids::UserId;
 use crate::model::token::{PlainToken, TokenHash, TokenPrincipal};
 use crate::ports::{Clock, Db, StoreError};
+use crate::usecases::token_uses::TokenUses;
 
-/// How long a looked-up token is trusted without asking the store again.
+/// How long a looked-up token is trusted without asking the store again, when this process
+/// does not hear of access changes.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_millis(1000);
 /// The largest `ttl` that keeps the revocation bound under two seconds.
 pub const MAX_CACHE_TTL: Duration = Duration::from_millis(1200);
+/// How long a looked-up token is trusted while this process hears of access changes.
+pub const DEFAULT_LONG_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 50_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,10 +67,19 @@ struct Entry {
 pub struct Authenticator {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// Freshness when access changes are not heard.
     ttl: Duration,
+    /// Freshness while they are.
+    long_ttl: Duration,
+    /// The start of [`Self::heard`]'s clock.
+    epoch: Instant,
+    /// Milliseconds after `epoch` (plus one) up to which every access change committed was
+    /// applied; 0 before the first.
+    heard_ms: AtomicU64,
     cache: Mutex<HashMap<TokenHash, Entry>>,
     /// Bumped by every invalidation, so a lookup that straddles one is not cached.
     generation: AtomicU64,
+    uses: TokenUses,
 }
 
 /// Clears the `refreshing` mark if the refresh does not finish (its future is dropped).
@@ -85,19 +105,69 @@ impl Drop for RefreshGuard<'_> {
 }
 
 impl Authenticator {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+    /// `ttl` is the short lifetime (capped at [`MAX_CACHE_TTL`]), `long_ttl` the lifetime
+    /// while access changes are heard (never shorter than `ttl`).
+    pub fn new(db: Db, clock: Arc<dyn Clock>, ttl: Duration, long_ttl: Duration) -> Self {
+        let ttl = ttl.min(MAX_CACHE_TTL);
         Authenticator {
             db,
             clock,
-            ttl: ttl.min(MAX_CACHE_TTL),
+            ttl,
+            long_ttl: long_ttl.max(ttl),
+            epoch: Instant::now(),
+            heard_ms: AtomicU64::new(0),
             cache: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            uses: TokenUses::default(),
         }
     }
 
-    /// The longest a revocation elsewhere can go unseen by this process (plus one lookup).
+    /// The longest a revocation elsewhere can go unseen by this process (plus one lookup)
+    /// when it hears of none.
     pub fn revocation_bound(&self) -> Duration {
         self.ttl * 3 / 2
+    }
+
+    /// Every access change committed before `at` has been applied to this cache (the outbox
+    /// reader read everything up to then).
+    pub fn heard(&self, at: Instant) {
+        let ms = u64::try_from(at.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX - 1)
+            + 1;
+        self.heard_ms.fetch_max(ms, Ordering::SeqCst);
+    }
+
+    /// Whether access changes are heard now: the last complete read is younger than `ttl`.
+    pub fn hearing(&self) -> bool {
+        let heard = self.heard_ms.load(Ordering::SeqCst);
+        if heard == 0 {
+            return false;
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        now.saturating_sub(heard - 1) < u64::try_from(self.ttl.as_millis()).unwrap_or(0)
+    }
+
+    /// Notes that `p` was used now from `ip` (written later, coalesced).
+    pub fn note_use(&self, p: &TokenPrincipal, ip: IpAddr) {
+        self.uses.note(p.token_id, self.clock.now(), ip);
+    }
+
+    /// Writes the uses noted since the last write, in one batch. Returns how many.
+    pub async fn flush_uses(&self) -> Result<usize, StoreError> {
+        let batch = self.uses.take();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        match self.db.inner().record_token_uses(&batch).await {
+            Ok(()) => {
+                self.uses.written(&batch, self.clock.now());
+                Ok(batch.len())
+            }
+            Err(e) => {
+                self.uses.put_back(batch);
+                Err(e)
+            }
+        }
     }
 
     /// Answers from the cache only. On [`Cached::Refresh`] or [`Cached::Miss`] call
@@ -112,7 +182,7 @@ impl Authenticator {
         }
     }
 
-    /// Looks the token up in the store (recording its use) and caches the answer.
+    /// Looks the token up in the store, caches the answer and notes the use.
     pub async fn lookup(&self, raw: &str, ip: IpAddr) -> Result<Arc<TokenPrincipal>, AuthError> {
         let token = PlainToken::parse(raw).ok_or(AuthError::Malformed)?;
         let hash = token.hash();
@@ -123,15 +193,12 @@ impl Authenticator {
         };
         let generation = self.generation.load(Ordering::SeqCst);
         let started = Instant::now();
-        let found = self
-            .db
-            .inner()
-            .authenticate_token(&hash, self.clock.now(), &ip.to_string())
-            .await;
+        let found = self.db.inner().find_token(&hash, self.clock.now()).await;
         guard.armed = false;
         let mut cache = self.cache.lock().expect("token cache lock");
         match found {
             Ok(Some(p)) => {
+                self.uses.note(p.token_id, self.clock.now(), ip);
                 let principal = Arc::new(p);
                 // A revocation here while the lookup ran may postdate what it read.
                 if self.generation.load(Ordering::SeqCst) == generation {
@@ -169,36 +236,49 @@ impl Authenticator {
         ip: IpAddr,
     ) -> Result<Arc<TokenPrincipal>, AuthError> {
         match self.cached(raw)? {
-            Cached::Hit(p) => Ok(p),
+            Cached::Hit(p) => {
+                self.note_use(&p, ip);
+                Ok(p)
+            }
             Cached::Refresh | Cached::Miss => self.lookup(raw, ip).await,
         }
     }
 
-    /// Past `ttl`, the first caller is told to refresh; the others keep the entry until the
-    /// refresh lands or the hard bound passes.
+    /// Past its lifetime, the first caller is told to refresh; the others keep the entry
+    /// until the refresh lands or the hard bound (one and a half lifetimes) passes.
     fn usable_cached(&self, hash: &TokenHash) -> Cached {
+        let fresh = if self.hearing() {
+            self.long_ttl
+        } else {
+            self.ttl
+        };
+        let bound = fresh * 3 / 2;
         let mut cache = self.cache.lock().expect("token cache lock");
         let Some(entry) = cache.get_mut(hash) else {
             return Cached::Miss;
         };
         let age = entry.fetched.elapsed();
-        if age < self.ttl || (age < self.revocation_bound() && entry.refreshing) {
+        if age < fresh || (age < bound && entry.refreshing) {
             return Cached::Hit(entry.principal.clone());
         }
-        if age < self.revocation_bound() {
-            entry.refreshing = true;
-            return Cached::Refresh;
-        }
-        // Too old to use: but it was valid, so the lookup is a refresh, not a guess.
+        // Too old to use, or the first caller past the lifetime: it was valid, so the
+        // lookup is a refresh, not a guess.
         entry.refreshing = true;
         Cached::Refresh
     }
 
-    /// Forgets every cached token (after a revocation or an allowlist change).
+    /// Forgets every cached token.
     pub fn invalidate_all(&self) {
         let mut cache = self.cache.lock().expect("token cache lock");
         self.generation.fetch_add(1, Ordering::SeqCst);
         cache.clear();
+    }
+
+    /// Forgets the cached tokens of these accounts (their access changed).
+    pub fn invalidate_users(&self, users: &[UserId]) {
+        let mut cache = self.cache.lock().expect("token cache lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        cache.retain(|_, e| !users.contains(&e.principal.user_id));
     }
 }
 
@@ -210,7 +290,8 @@ mod tests {
     use super::*;
     use crate::model::account::AccountType;
     use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope};
-    use crate::model::ids::{TokenId, UserId};
+    use crate::model::ids::TokenId;
+    use crate::model::token::TokenUse;
     use crate::ports::{Database, ReadBody, SystemClock, TxBody, TxOutput};
     use chrono::{DateTime, Utc};
 
@@ -256,15 +337,17 @@ mod tests {
         async fn read(&self, _: ReadBody) -> TxOutput {
             unreachable!("not used by authentication")
         }
-        async fn authenticate_token(
+        async fn find_token(
             &self,
             _: &TokenHash,
             _: DateTime<Utc>,
-            _: &str,
         ) -> Result<Option<TokenPrincipal>, StoreError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             YieldOnce::default().await;
             Ok(Some(principal()))
+        }
+        async fn record_token_uses(&self, _: &[TokenUse]) -> Result<(), StoreError> {
+            unreachable!("not used by authentication")
         }
         async fn claim_idempotency(
             &self,
@@ -306,6 +389,7 @@ mod tests {
                 Db::new(store.clone()),
                 Arc::new(SystemClock),
                 Duration::from_millis(ttl_ms),
+                Duration::from_millis(ttl_ms * 10),
             ),
             store,
         )
@@ -409,6 +493,50 @@ mod tests {
         assert!(auth.revocation_bound() <= Duration::from_millis(1500));
         let (capped, _) = self::auth(5000);
         assert!(capped.revocation_bound() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn while_changes_are_heard_entries_live_long_and_fall_back_when_not() {
+        // Short lifetime 30 ms, long 300 ms.
+        let (auth, store) = auth(30);
+        let raw = PlainToken::generate();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(!auth.hearing(), "nothing heard yet");
+        block_on(auth.authenticate(raw.expose(), ip)).unwrap();
+        std::thread::sleep(Duration::from_millis(35));
+        auth.heard(Instant::now());
+        assert!(auth.hearing());
+        assert!(
+            matches!(auth.cached(raw.expose()).unwrap(), Cached::Hit(_)),
+            "past the short lifetime, still fresh while heard"
+        );
+        assert_eq!(store.0.load(Ordering::SeqCst), 1);
+        // The reader stops: after the short lifetime the entry needs a lookup again.
+        std::thread::sleep(Duration::from_millis(35));
+        assert!(
+            !auth.hearing(),
+            "not heard for longer than the short lifetime"
+        );
+        assert!(matches!(
+            auth.cached(raw.expose()).unwrap(),
+            Cached::Refresh
+        ));
+        // An older read does not move the mark back.
+        let old = Instant::now() - Duration::from_millis(100);
+        auth.heard(old);
+        assert!(!auth.hearing());
+    }
+
+    #[test]
+    fn an_access_change_forgets_only_that_accounts_tokens() {
+        let (auth, _) = auth(1000);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let (a, b) = (PlainToken::generate(), PlainToken::generate());
+        let pa = block_on(auth.authenticate(a.expose(), ip)).unwrap();
+        block_on(auth.authenticate(b.expose(), ip)).unwrap();
+        auth.invalidate_users(&[pa.user_id]);
+        assert!(matches!(auth.cached(a.expose()).unwrap(), Cached::Miss));
+        assert!(matches!(auth.cached(b.expose()).unwrap(), Cached::Hit(_)));
     }
 
     #[test]

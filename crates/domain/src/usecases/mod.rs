@@ -8,4 +8,5 @@ pub mod idempotency;
 pub mod matches;
 pub mod profile;
 pub mod queue;
+pub mod token_uses;
 pub mod tokens;

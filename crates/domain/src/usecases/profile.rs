@@ -4,11 +4,14 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::Error;
 use crate::model::account::AccountType;
 use crate::model::fields::FieldErrors;
 use crate::model::ids::UserId;
 use crate::model::network::{ALLOWLIST_MAX, allowed, parse_cidr};
+use crate::model::outbox::DomainEvent;
 use crate::model::profile::{Profile, ProfilePatch, Settings, SettingsPatch};
 use crate::ports::Repo;
 
@@ -64,14 +67,19 @@ pub fn validate_allowlist(raw: &[String], caller: IpAddr) -> Result<Vec<IpNet>, 
     Ok(nets)
 }
 
+/// Replaces the account's IP allowlist; every server process hears of it through the outbox
+/// and forgets the account's cached tokens.
 pub async fn replace_allowlist(
     repo: &mut dyn Repo,
     user: UserId,
     raw: &[String],
     caller: IpAddr,
+    now: DateTime<Utc>,
 ) -> Result<Vec<IpNet>, Error> {
     let nets = validate_allowlist(raw, caller)?;
     repo.save_allowlist(user, &nets).await?;
+    repo.append_outbox(&[DomainEvent::access_changed(user, now)])
+        .await?;
     Ok(nets)
 }
 

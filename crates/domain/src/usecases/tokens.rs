@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::model::account::User;
 use crate::model::fields::{FieldErrors, check_text};
 use crate::model::ids::{TokenId, UserId};
+use crate::model::outbox::DomainEvent;
 use crate::model::page::{Page, PageRequest};
 use crate::model::scopes::{Scope, ScopeGrantError, ScopeSet, check_grant};
 use crate::model::token::{MAX_EXPIRY_DAYS, PlainToken, TOKEN_NAME_MAX, TokenRecord};
@@ -89,14 +90,19 @@ pub async fn list(
 }
 
 /// Revokes one of the owner's tokens. Revoking an already revoked token is a no-op that
-/// answers the same; another account's token is not found.
+/// answers the same; another account's token is not found. Every server process hears of
+/// it through the outbox and forgets the account's cached tokens.
 pub async fn revoke(
     repo: &mut dyn Repo,
     owner: UserId,
     id: TokenId,
     now: DateTime<Utc>,
 ) -> Result<TokenRecord, Error> {
-    repo.revoke_token(owner, id, now)
+    let record = repo
+        .revoke_token(owner, id, now)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?;
+    repo.append_outbox(&[DomainEvent::access_changed(owner, now)])
+        .await?;
+    Ok(record)
 }

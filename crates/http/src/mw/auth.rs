@@ -36,12 +36,19 @@ pub(super) async fn authenticate(
     ip: IpAddr,
 ) -> Result<Arc<TokenPrincipal>, Guarded> {
     match state.auth.cached(raw) {
-        Ok(Cached::Hit(p)) => return Ok(p),
+        Ok(Cached::Hit(p)) => {
+            state.metrics.token_cache(true);
+            state.auth.note_use(&p, ip);
+            return Ok(p);
+        }
         Err(e) => return Err(Guarded::Auth(e)),
         // A token valid a moment ago: refresh it without the guessing guard, so a busy
         // shared address cannot lock out the tokens in use behind it.
-        Ok(Cached::Refresh) => return state.auth.lookup(raw, ip).await.map_err(Guarded::Auth),
-        Ok(Cached::Miss) => {}
+        Ok(Cached::Refresh) => {
+            state.metrics.token_cache(false);
+            return state.auth.lookup(raw, ip).await.map_err(Guarded::Auth);
+        }
+        Ok(Cached::Miss) => state.metrics.token_cache(false),
     }
     // An unreachable limiter fails open here, as for the anonymous class.
     if let Ok(d) = state

@@ -100,7 +100,6 @@ pub fn is_get(m: &Method) -> bool {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use async_trait::async_trait;
     use jobby_domain::model::ratelimit::{Decision, Quota, RateClass};
@@ -136,7 +135,7 @@ mod tests {
             video,
             Arc::new(SystemClock),
             config,
-            Duration::from_secs(1),
+            crate::TokenCache::default(),
         );
         for class in [RateClass::Read, RateClass::Write, RateClass::Anonymous] {
             let key = BucketKey {

@@ -217,7 +217,7 @@ pub(super) async fn revoke_token(
         .await
     {
         Ok(_) => {
-            state.auth.invalidate_all();
+            state.auth.invalidate_users(&[uid]);
             see_other("/account/api-tokens").finish()
         }
         Err(Error::NotFound) => page(StatusCode::NOT_FOUND, "Not found", "<h1>No such token</h1>"),

@@ -1,7 +1,6 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -40,7 +39,7 @@ pub fn state_with(config: HttpConfig) -> AppState {
         video,
         clock,
         config,
-        Duration::from_millis(1000),
+        jobby_http::TokenCache::default(),
     )
 }
 

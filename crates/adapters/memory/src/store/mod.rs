@@ -28,7 +28,7 @@ use jobby_domain::model::queue::{EntryState, QueueEntry};
 use jobby_domain::model::ratelimit::Overrides;
 use jobby_domain::model::room::RoomTicket;
 use jobby_domain::model::session::SessionRecord;
-use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord};
+use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord, TokenUse};
 use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
 use tokio::sync::Mutex;
 
@@ -132,25 +132,22 @@ impl Database for MemoryDatabase {
         body(&mut MemRepo { state: &mut guard }).await
     }
 
-    async fn authenticate_token(
+    async fn find_token(
         &self,
         hash: &TokenHash,
         now: DateTime<Utc>,
-        ip: &str,
     ) -> Result<Option<TokenPrincipal>, StoreError> {
-        let mut guard = self.state.lock().await;
-        let state = &mut *guard;
+        let guard = self.state.lock().await;
+        let state = &*guard;
         let Some(id) = state.token_by_hash.get(hash) else {
             return Ok(None);
         };
-        let Some(token) = state.tokens.get_mut(id) else {
+        let Some(token) = state.tokens.get(id) else {
             return Ok(None);
         };
         if !token.is_active(now) {
             return Ok(None);
         }
-        token.last_used_at = Some(now);
-        token.last_used_ip = Some(ip.to_owned());
         let Some(account) = state.accounts.get(&token.user_id) else {
             return Ok(None);
         };
@@ -163,6 +160,19 @@ impl Database for MemoryDatabase {
             allowlist: account.allowlist.clone(),
             rate_limits: account.rate_limits,
         }))
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUse]) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        for u in uses {
+            if let Some(token) = state.tokens.get_mut(&u.token_id)
+                && token.last_used_at.is_none_or(|t| t < u.at)
+            {
+                token.last_used_at = Some(u.at);
+                token.last_used_ip = Some(u.ip.clone());
+            }
+        }
+        Ok(())
     }
 
     async fn claim_idempotency(

@@ -67,7 +67,7 @@ impl From<TokenRow> for TokenRecord {
     }
 }
 
-/// What `authenticate_token` returns (a raw statement joining tokens and users).
+/// What `find_token` returns (a raw statement joining tokens and users).
 #[derive(QueryableByName)]
 pub(crate) struct PrincipalRow {
     #[diesel(sql_type = st::Uuid)]

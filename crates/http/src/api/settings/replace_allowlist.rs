@@ -34,13 +34,13 @@ pub async fn put_allowlist(
     Authed(p): Authed,
     RawBody(body): RawBody,
 ) -> HttpResponse {
-    let uid = p.user_id;
+    let (uid, now) = (p.user_id, state.clock.now());
     let raw = body.clone();
     let caller = caller_ip(&req);
     let res = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let b: Allowlist = parse_json(&raw)?;
-            let nets = profile::replace_allowlist(repo, uid, &b.cidrs, caller).await?;
+            let nets = profile::replace_allowlist(repo, uid, &b.cidrs, caller, now).await?;
             Reply::ok(&Allowlist {
                 cidrs: nets.iter().map(ToString::to_string).collect(),
             })
@@ -48,7 +48,8 @@ pub async fn put_allowlist(
     })
     .await;
     if res.status().is_success() {
-        state.auth.invalidate_all();
+        // At once here; other processes hear of it through the outbox.
+        state.auth.invalidate_users(&[uid]);
     }
     res
 }

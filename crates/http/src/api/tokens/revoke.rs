@@ -49,7 +49,8 @@ pub async fn revoke_token(
     })
     .await;
     if res.status().is_success() {
-        state.auth.invalidate_all();
+        // At once here; other processes hear of it through the outbox.
+        state.auth.invalidate_users(&[uid]);
     }
     res
 }
