@@ -114,7 +114,8 @@ async fn revocation_reaches_another_process_within_two_seconds() {
             "queue:read",
         ],
     );
-    // The longest token cache a server accepts: the worst case for the bound.
+    // The longest short lifetime a server accepts, and the default five minutes while
+    // access changes are heard: the revocation must travel through the outbox.
     let a = spawn(&s, &[("JOBBY_TOKEN_CACHE_MS", "1200")]);
     let b = spawn(&s, &[("JOBBY_TOKEN_CACHE_MS", "1200")]);
     assert_eq!(
@@ -122,6 +123,25 @@ async fn revocation_reaches_another_process_within_two_seconds() {
         200,
         "warm b's cache"
     );
+    // Past the short lifetime, b still answers from its cache: it hears access changes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hits = || async {
+        let text = client()
+            .get(b.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("jobby_token_cache_hits_total "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = hits().await;
+    assert_eq!(get(&b.url("/api/v1/tokens/self"), &victim).await.0, 200);
+    assert_eq!(hits().await, before + 1, "a cache hit after 1.5 s");
     let (_, _, me) = get(&a.url("/api/v1/tokens/self"), &victim).await;
     let id = me["id"].as_str().unwrap().to_owned();
     let revoked = client()
