@@ -10,11 +10,16 @@
 //!
 //! After each, the store is checked: each seeker in exactly the matches expected, no
 //! interviewer ever in two live matches at once, and the waiting positions exactly 1..n.
+//! 3. **Polling.** Every waiting seeker polls its status every 5 s with its own token, as
+//!    the API advertises: latency, errors, and how many authentications the token caches
+//!    answered after the first round.
+//!
 //! Prints the figures, then `STATUS_EMAIL`/`STATUS_TOKEN` of a seeker waiting mid-queue for
 //! the status throughput scenario.
 //!
 //! Environment: `DATABASE_URL`, `BENCH_A`, `BENCH_B` (the two servers' base URLs),
-//! `SEEKERS` (10000), `SEATS` (100), `RATE` (200), `BURST` (256).
+//! `SEEKERS` (10000), `SEATS` (100), `RATE` (200), `BURST` (256), `POLL_EVERY` (5 s),
+//! `POLL_ROUNDS` (6).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -210,6 +215,95 @@ where
     Ok(all)
 }
 
+/// The servers' token cache counters: (hits, misses), summed.
+async fn cache_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible<(u64, u64)> {
+    let mut sum = (0, 0);
+    for s in servers {
+        let text = http
+            .get(format!("{s}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let read = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        sum.0 += read("jobby_token_cache_hits_total ");
+        sum.1 += read("jobby_token_cache_misses_total ");
+    }
+    Ok(sum)
+}
+
+/// Polling: every waiting seeker asks for its place every `POLL_EVERY` seconds (what the
+/// status object advertises), each with its own token, their polls spread evenly, for
+/// `POLL_ROUNDS` rounds. The first round warms the token caches; the rest are measured.
+async fn poll(
+    http: &reqwest::Client,
+    servers: &[String; 2],
+    seekers: &Arc<Vec<Account>>,
+    waiting: &[(u64, usize)],
+) -> Fallible<()> {
+    let every = Duration::from_secs(env_num("POLL_EVERY", 5) as u64);
+    let rounds = env_num("POLL_ROUNDS", 6).max(2);
+    let n = waiting.len().max(1);
+    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::with_capacity(n);
+    for (k, &(_, i)) in waiting.iter().enumerate() {
+        let (http, base, token) = (
+            http.clone(),
+            servers[i % 2].clone(),
+            seekers[i].token.clone(),
+        );
+        let offset = every.mul_f64(k as f64 / n as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut measured = Vec::with_capacity(rounds - 1);
+            let mut errors = 0usize;
+            for r in 0..rounds {
+                tokio::time::sleep_until(start + offset + every * r as u32).await;
+                let t0 = Instant::now();
+                let ok = matches!(
+                    call(&http, reqwest::Method::GET, &format!("{base}/api/v1/queue/status"), &token, None).await,
+                    Ok((200, ref b)) if b["status"] == "waiting"
+                );
+                if r > 0 {
+                    measured.push(t0.elapsed());
+                    errors += usize::from(!ok);
+                }
+            }
+            (measured, errors)
+        }));
+    }
+    // Counters once the warm-up round is over, and at the end.
+    tokio::time::sleep_until(start + every + Duration::from_millis(100)).await;
+    let warm = cache_counts(http, servers).await?;
+    let t = Instant::now();
+    let mut lat = Vec::with_capacity(n * (rounds - 1));
+    let mut errors = 0;
+    for r in join_all(tasks).await {
+        let (l, e) = r?;
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let end = cache_counts(http, servers).await?;
+    let (hits, misses) = (end.0 - warm.0, end.1 - warm.1);
+    lat.sort();
+    println!(
+        "polling: {n} waiting seekers, each GET /queue/status every {} s with its own token: {} polls in {secs:.0} s ({:.0}/s), errors {errors}; p50 {} p99 {} max {}; token cache after warm-up: {hits} hits, {misses} misses ({:.2}% from the cache)",
+        every.as_secs(),
+        lat.len(),
+        lat.len() as f64 / secs,
+        ms(percentile(&lat, 0.50)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().unwrap_or(&Duration::ZERO)),
+        100.0 * hits as f64 / (hits + misses).max(1) as f64,
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Fallible<()> {
     let url = std::env::var("DATABASE_URL")?;
@@ -310,9 +404,10 @@ async fn main() -> Fallible<()> {
             let mut polls = 0usize;
             while status["status"] != "matched" {
                 // Not matched at once (the seats were all taken): wait as a client would,
-                // asking every second (the API asks for no more than every 5).
+                // asking as often as the status object says.
                 polls += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                let every = status["poll_interval_seconds"].as_u64().unwrap_or(5).max(1);
+                tokio::time::sleep(Duration::from_secs(every)).await;
                 status = call(
                     &c.http,
                     reqwest::Method::GET,
@@ -476,6 +571,7 @@ async fn main() -> Fallible<()> {
             "burst: the seats or the queue are not what exactly-once matching gives".into(),
         );
     }
+    poll(&http, &servers, &seekers, &places).await?;
     let (pos, mid) = places[places.len() / 2];
     println!("STATUS_POSITION={pos}");
     println!("STATUS_EMAIL={}", seekers[mid].email);

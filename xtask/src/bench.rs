@@ -205,7 +205,6 @@ fn measure(
             .envs(env.iter().copied())
             .env("JOBBY_LISTEN", listen)
             .env("JOBBY_SEED_DEMO", "false")
-            .env("JOBBY_NO_WORKER", "true")
             .env("JOBBY_WORKERS", "2")
             .env("JOBBY_TRUSTED_PROXIES", "127.0.0.1/32")
             .arg("serve");
