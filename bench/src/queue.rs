@@ -341,6 +341,9 @@ async fn main() -> Fallible<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(1024)
+        // Below the server's 5 s keep-alive, so an idle connection is not reused just as the
+        // server closes it (clients wait 5 s between polls).
+        .pool_idle_timeout(Duration::from_secs(3))
         .build()?;
     let ids: Vec<String> = recruiters.iter().map(|r| r.id.to_string()).collect();
     let (st, ev) = call(
