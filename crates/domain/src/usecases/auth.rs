@@ -5,10 +5,11 @@
 //! limit) is written to the outbox, which every server process reads a few times a second;
 //! reading it, a process forgets that account's cached tokens ([`Authenticator::invalidate_users`])
 //! and says how far it has read ([`Authenticator::heard`]). While it keeps hearing, an entry
-//! is fresh for the long lifetime (minutes). When it stops hearing (the store is away, the
-//! reader stalls), entries fall back to the short lifetime `ttl`, which alone bounds how long
-//! a revocation elsewhere can go unseen: past `ttl` the first request looks the token up
-//! again while concurrent requests keep the entry, never beyond `ttl * 3 / 2`. A lookup in
+//! is fresh for the long lifetime (minutes). When it has not heard for `ttl * 3 / 2` (the
+//! store is away, the reader stalls), entries fall back to the short lifetime `ttl`: past
+//! `ttl` the first request looks the token up again while concurrent requests keep the
+//! entry, never beyond `ttl * 3 / 2`. Either way a revocation elsewhere is seen here within
+//! about `ttl * 3 / 2`. A lookup in
 //! flight across an invalidation is not cached.
 //!
 //! Uses are noted in process and written coalesced, at most once a minute per token
@@ -137,14 +138,17 @@ impl Authenticator {
         self.heard_ms.fetch_max(ms, Ordering::SeqCst);
     }
 
-    /// Whether access changes are heard now: the last complete read is younger than `ttl`.
+    /// Whether access changes are heard now: the last complete read began less than
+    /// [`Self::revocation_bound`] ago. A change that read missed is applied by then, or the
+    /// cache falls back to the short lifetime, so the bound holds either way.
     pub fn hearing(&self) -> bool {
         let heard = self.heard_ms.load(Ordering::SeqCst);
         if heard == 0 {
             return false;
         }
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        now.saturating_sub(heard - 1) < u64::try_from(self.ttl.as_millis()).unwrap_or(0)
+        let window = u64::try_from(self.revocation_bound().as_millis()).unwrap_or(0);
+        now.saturating_sub(heard - 1) < window
     }
 
     /// Notes that `p` was used now from `ip` (written later, coalesced).
@@ -511,11 +515,11 @@ mod tests {
             "past the short lifetime, still fresh while heard"
         );
         assert_eq!(store.0.load(Ordering::SeqCst), 1);
-        // The reader stops: after the short lifetime the entry needs a lookup again.
-        std::thread::sleep(Duration::from_millis(35));
+        // The reader stops: after one and a half short lifetimes the entry needs a lookup.
+        std::thread::sleep(Duration::from_millis(50));
         assert!(
             !auth.hearing(),
-            "not heard for longer than the short lifetime"
+            "not heard for one and a half short lifetimes"
         );
         assert!(matches!(
             auth.cached(raw.expose()).unwrap(),
