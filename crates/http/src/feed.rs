@@ -64,6 +64,9 @@ enum Change {
     /// A record may have been missed (an outbox hole was given up): re-read.
     Resync,
 }
+/// How long a given-up outbox position is looked at again for a late commit: far beyond
+/// any commit that follows its outbox write (the write is the last of its transaction).
+const LATE_WATCH: Duration = Duration::from_secs(60);
 /// Records read from the outbox at a time.
 const BATCH: usize = 1000;
 /// Tells a client to reconnect after this many milliseconds if the stream drops.
@@ -185,16 +188,39 @@ impl Feed {
     }
 
     /// Forgets the cached tokens of accounts whose access changed, as soon as the change is
-    /// visible (whatever holes lie below it); a batch that reached the head tells the cache
-    /// that every change committed before `started` is applied.
-    fn apply_access_changes(&self, batch: &[OutboxRecord], started: std::time::Instant) {
-        for rec in batch {
+    /// visible (whatever holes lie below it).
+    fn apply_access_changes(&self, records: &[OutboxRecord]) {
+        for rec in records {
             if rec.event.kind == Kind::AccessChanged {
                 self.auth.invalidate_users(&rec.event.users);
             }
         }
-        if batch.len() < BATCH {
-            self.auth.heard(started);
+    }
+
+    /// Looks again at positions given up (a transaction that wrote there may still commit,
+    /// and an access change must not go unseen): what appeared is applied and forgotten, and
+    /// positions watched for [`LATE_WATCH`] are dropped (their transaction rolled back).
+    /// Answers whether the look succeeded.
+    async fn check_late(&self, late: &mut Vec<(i64, std::time::Instant)>) -> bool {
+        late.retain(|(_, since)| since.elapsed() < LATE_WATCH);
+        if late.is_empty() {
+            return true;
+        }
+        let seqs: Vec<i64> = late.iter().map(|(s, _)| *s).collect();
+        let found = self
+            .db
+            .read(move |r| Box::pin(async move { Ok::<_, Error>(r.outbox_at(&seqs).await?) }))
+            .await;
+        match found {
+            Ok(records) => {
+                self.apply_access_changes(&records);
+                late.retain(|(s, _)| !records.iter().any(|r| r.seq == *s));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading given-up outbox positions failed");
+                false
+            }
         }
     }
 
@@ -203,6 +229,7 @@ impl Feed {
         let mut tick = tokio::time::interval(self.timing.poll);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut tail: Option<Tail> = None;
+        let mut late: Vec<(i64, std::time::Instant)> = vec![];
         loop {
             tokio::select! {
                 _ = closing.wait_for(|c| *c) => return,
@@ -229,16 +256,23 @@ impl Feed {
                         .await;
                     match read {
                         Ok(batch) => {
-                            self.apply_access_changes(&batch, started);
+                            let complete = batch.len() < BATCH;
+                            self.apply_access_changes(&batch);
                             let (records, gave_up) = t.take(batch, std::time::Instant::now());
                             // No listeners is not an error: the change is simply unheard.
                             for rec in records {
                                 let _ = self.tx.send(Change::Record(Arc::new(rec)));
                             }
                             if gave_up {
-                                // The missing record may have been an access change.
-                                self.auth.invalidate_all();
+                                let now = std::time::Instant::now();
+                                late.extend(t.drain_given_up().into_iter().map(|s| (s, now)));
                                 let _ = self.tx.send(Change::Resync);
+                            }
+                            // Every access change committed before `started` is applied
+                            // once the batch reached the head and no given-up position
+                            // went unread.
+                            if self.check_late(&mut late).await && complete {
+                                self.auth.heard(started);
                             }
                         }
                         Err(e) => {

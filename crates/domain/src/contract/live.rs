@@ -498,6 +498,21 @@ pub async fn old_outbox_records_and_room_tickets_are_purged(db: Arc<dyn Database
         "{after:?}"
     );
     assert_eq!(db.inner().purge_outbox(cut).await.unwrap(), 0);
+
+    // Records at given positions: those that exist, in order; unknown positions are skipped.
+    let wanted = vec![after[after.len() - 1].seq, after[0].seq, newest + 1000];
+    let at = db
+        .read(move |r| Box::pin(async move { r.outbox_at(&wanted).await }))
+        .await
+        .unwrap();
+    let mut expected = vec![after[0].seq, after[after.len() - 1].seq];
+    expected.dedup();
+    assert_eq!(at.iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
+    let none = db
+        .read(|r| Box::pin(async move { r.outbox_at(&[]).await }))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
 
 pub async fn an_accepted_match_is_declined_until_it_starts(db: Arc<dyn Database>) {

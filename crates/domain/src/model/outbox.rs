@@ -112,7 +112,13 @@ pub struct Tail {
     /// When the hole just above `low` was first noticed.
     hole_since: Option<(i64, Instant)>,
     grace: Duration,
+    /// Positions given up since the last [`Tail::drain_given_up`].
+    given_up: Vec<i64>,
 }
+
+/// At most this many positions of one give-up are remembered (a wider gap is a reset, not a
+/// transaction in flight).
+const GIVEN_UP_MAX: i64 = 1000;
 
 impl Tail {
     /// Starts after `head`: only records written later are handed out.
@@ -122,6 +128,7 @@ impl Tail {
             seen: BTreeSet::new(),
             hole_since: None,
             grace,
+            given_up: vec![],
         }
     }
 
@@ -134,7 +141,14 @@ impl Tail {
             seen: known.into_iter().filter(|&k| k > low).collect(),
             hole_since: None,
             grace,
+            given_up: vec![],
         }
+    }
+
+    /// The positions given up since the last call, for a reader that must still learn what
+    /// commits there late.
+    pub fn drain_given_up(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.given_up)
     }
 
     /// Read the next batch after this position.
@@ -166,6 +180,8 @@ impl Tail {
                         break;
                     }
                     // Given up: whatever commits there later is not handed out.
+                    self.given_up
+                        .extend((self.low + 1..next).take(GIVEN_UP_MAX as usize));
                     self.low = next - 1;
                     self.hole_since = None;
                     gave_up = true;
@@ -321,6 +337,8 @@ mod tests {
         let (_, gave_up) = tail.take(vec![rec(4), rec(5)], t0 + grace);
         assert_eq!(tail.from(), 5, "the whole hole is given up at once");
         assert!(gave_up, "and readers are told");
+        assert_eq!(tail.drain_given_up(), [1, 2, 3], "which positions");
+        assert!(tail.drain_given_up().is_empty());
         // A late commit into a given-up hole is not handed out.
         assert_eq!(seqs(&tail.take(vec![rec(2), rec(6)], t0 + grace).0), [6]);
         assert_eq!(tail.from(), 6);

@@ -15,6 +15,9 @@ pub trait OutboxRepo: Send {
         seq: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// The records at these positions that exist now, in order (for positions a reader gave
+    /// up waiting for).
+    async fn outbox_at(&mut self, seqs: &[i64]) -> Result<Vec<OutboxRecord>, StoreError>;
     /// The newest record's position (0 when empty).
     async fn outbox_head(&mut self) -> Result<i64, StoreError>;
 }

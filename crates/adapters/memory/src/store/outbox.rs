@@ -34,6 +34,15 @@ impl OutboxRepo for MemRepo<'_> {
             .cloned()
             .collect())
     }
+    async fn outbox_at(&mut self, seqs: &[i64]) -> Result<Vec<OutboxRecord>, StoreError> {
+        Ok(self
+            .state
+            .outbox
+            .iter()
+            .filter(|r| seqs.contains(&r.seq))
+            .cloned()
+            .collect())
+    }
     async fn outbox_head(&mut self) -> Result<i64, StoreError> {
         Ok(self.state.outbox_seq)
     }

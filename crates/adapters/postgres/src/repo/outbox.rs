@@ -51,6 +51,19 @@ impl OutboxRepo for PgRepo<'_> {
             .map_err(store_err)?;
         rows.into_iter().map(OutboxRow::into_record).collect()
     }
+    async fn outbox_at(&mut self, seqs: &[i64]) -> Result<Vec<OutboxRecord>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = outbox::table
+            .filter(outbox::id.eq_any(seqs))
+            .order(outbox::id)
+            .select(OutboxRow::as_select())
+            .load(&mut *self.conn)
+            .await
+            .map_err(store_err)?;
+        rows.into_iter().map(OutboxRow::into_record).collect()
+    }
     async fn outbox_head(&mut self) -> Result<i64, StoreError> {
         let head: Option<i64> = outbox::table
             .select(diesel::dsl::max(outbox::id))
