@@ -205,6 +205,9 @@ fn measure(
             .envs(env.iter().copied())
             .env("JOBBY_LISTEN", listen)
             .env("JOBBY_SEED_DEMO", "false")
+            // The burst's checks count the seats it filled; matches expiring meanwhile (nobody
+            // accepts in the bench) would free and park interviewers under them.
+            .env("JOBBY_NO_WORKER", "true")
             .env("JOBBY_WORKERS", "2")
             .env("JOBBY_TRUSTED_PROXIES", "127.0.0.1/32")
             .arg("serve");
