@@ -215,9 +215,9 @@ where
     Ok(all)
 }
 
-/// The servers' token cache counters: (hits, misses), summed.
-async fn cache_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible<(u64, u64)> {
-    let mut sum = (0, 0);
+/// The servers' token cache counters: (hits, misses, refreshes while not hearing), summed.
+async fn cache_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible<(u64, u64, u64)> {
+    let mut sum = (0, 0, 0);
     for s in servers {
         let text = http
             .get(format!("{s}/metrics"))
@@ -233,6 +233,7 @@ async fn cache_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible
         };
         sum.0 += read("jobby_token_cache_hits_total ");
         sum.1 += read("jobby_token_cache_misses_total ");
+        sum.2 += read("jobby_token_cache_unheard_refreshes_total ");
     }
     Ok(sum)
 }
@@ -289,10 +290,10 @@ async fn poll(
     }
     let secs = t.elapsed().as_secs_f64();
     let end = cache_counts(http, servers).await?;
-    let (hits, misses) = (end.0 - warm.0, end.1 - warm.1);
+    let (hits, misses, unheard) = (end.0 - warm.0, end.1 - warm.1, end.2 - warm.2);
     lat.sort();
     println!(
-        "polling: {n} waiting seekers, each GET /queue/status every {} s with its own token: {} polls in {secs:.0} s ({:.0}/s), errors {errors}; p50 {} p99 {} max {}; token cache after warm-up: {hits} hits, {misses} misses ({:.2}% from the cache)",
+        "polling: {n} waiting seekers, each GET /queue/status every {} s with its own token: {} polls in {secs:.0} s ({:.0}/s), errors {errors}; p50 {} p99 {} max {}; token cache after warm-up: {hits} hits, {misses} misses ({:.2}% from the cache; {unheard} of the misses while access changes were not heard)",
         every.as_secs(),
         lat.len(),
         lat.len() as f64 / secs,

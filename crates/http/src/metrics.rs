@@ -30,6 +30,7 @@ pub struct Metrics {
     pub limiter_fail_closed: Counter,
     pub token_cache_hits: Counter,
     pub token_cache_misses: Counter,
+    pub token_cache_unheard: Counter,
 }
 
 impl Default for Metrics {
@@ -85,7 +86,14 @@ impl Metrics {
             "Authentications that looked the token up in the store",
             token_cache_misses.clone(),
         );
+        let token_cache_unheard = Counter::default();
+        registry.register(
+            "token_cache_unheard_refreshes",
+            "Store lookups of a cached token made because access changes were not heard lately (the short lifetime applied)",
+            token_cache_unheard.clone(),
+        );
         Metrics {
+            token_cache_unheard,
             token_cache_hits,
             token_cache_misses,
             registry: Mutex::new(registry),

@@ -46,6 +46,9 @@ pub(super) async fn authenticate(
         // shared address cannot lock out the tokens in use behind it.
         Ok(Cached::Refresh) => {
             state.metrics.token_cache(false);
+            if !state.auth.hearing() {
+                state.metrics.token_cache_unheard.inc();
+            }
             return state.auth.lookup(raw, ip).await.map_err(Guarded::Auth);
         }
         Ok(Cached::Miss) => state.metrics.token_cache(false),
