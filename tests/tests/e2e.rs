@@ -114,7 +114,7 @@ async fn revocation_reaches_another_process_within_two_seconds() {
             "queue:read",
         ],
     );
-    // The longest short lifetime a server accepts, and the default five minutes while
+    // The longest short lifetime a server accepts, and the default thirty minutes while
     // access changes are heard: the revocation must travel through the outbox.
     let a = spawn(&s, &[("JOBBY_TOKEN_CACHE_MS", "1200")]);
     let b = spawn(&s, &[("JOBBY_TOKEN_CACHE_MS", "1200")]);

@@ -86,7 +86,7 @@ pub struct ServeArgs {
     pub token_cache_ms: u64,
     /// How long a looked-up token is trusted (seconds) while this process hears of access
     /// changes: revocations, allowlist and limit changes reach it through the outbox.
-    #[arg(long, env = "JOBBY_TOKEN_CACHE_HEARD_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "JOBBY_TOKEN_CACHE_HEARD_SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub token_cache_heard_secs: u64,
     /// Daily.co API key: video rooms on Daily. Unset = the local room page stand-in.
     #[arg(long, env = "DAILY_API_KEY", hide_env_values = true)]

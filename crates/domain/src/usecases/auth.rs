@@ -31,8 +31,10 @@ use crate::usecases::token_uses::TokenUses;
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_millis(1000);
 /// The largest `ttl` that keeps the revocation bound under two seconds.
 pub const MAX_CACHE_TTL: Duration = Duration::from_millis(1200);
-/// How long a looked-up token is trusted while this process hears of access changes.
-pub const DEFAULT_LONG_TTL: Duration = Duration::from_secs(300);
+/// How long a looked-up token is trusted while this process hears of access changes. Every
+/// change to what a token may do is heard (its expiry is checked on each use), so this only
+/// spreads the lookups: an agent polling every 5 s is looked up once in 360 polls.
+pub const DEFAULT_LONG_TTL: Duration = Duration::from_secs(1800);
 const CACHE_MAX: usize = 50_000;
 
 #[derive(Debug, thiserror::Error)]
