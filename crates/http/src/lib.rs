@@ -12,6 +12,7 @@ use jobby_domain::model::server_key::ServerKey;
 use jobby_domain::model::session::PreSessionTokens;
 use jobby_domain::ports::{Clock, Db, RateLimiter, VideoRooms};
 use jobby_domain::usecases::auth::Authenticator;
+use jobby_domain::usecases::queue::Rounds;
 use utoipa_actix_web::AppExt;
 
 pub mod api;
@@ -118,6 +119,8 @@ pub struct AppState {
     pub feed: Arc<feed::Feed>,
     /// Queue places for status reads.
     pub lineups: Arc<lineups::Lineups>,
+    /// This process's matching rounds, shared by the changes that need one.
+    pub rounds: Arc<Rounds>,
     /// The served OpenAPI document, byte for byte the committed `openapi.json`.
     pub openapi: Arc<String>,
     /// Issues and checks the CSRF tokens of the login and signup forms.
@@ -142,6 +145,7 @@ impl AppState {
         AppState {
             feed: feed::Feed::new(db.clone(), auth.clone(), feed::Timing::default()),
             lineups: Arc::default(),
+            rounds: Arc::default(),
             db,
             limiter,
             pre_session: PreSessionTokens::new(&config.secret_key),

@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts and latencies by route and status, rate-limit
-//! rejections, how often the rate limiter failed open, and token cache hits and misses.
+//! rejections, how often the rate limiter failed open, token cache hits and misses, and how
+//! many matching rounds the changes that asked for one shared.
 
 use std::sync::Mutex;
 
@@ -31,6 +32,8 @@ pub struct Metrics {
     pub token_cache_hits: Counter,
     pub token_cache_misses: Counter,
     pub token_cache_unheard: Counter,
+    pub matching_round_requests: Counter,
+    pub matching_rounds: Counter,
 }
 
 impl Default for Metrics {
@@ -92,7 +95,21 @@ impl Metrics {
             "Store lookups of a cached token made because access changes were not heard lately (the short lifetime applied)",
             token_cache_unheard.clone(),
         );
+        let matching_round_requests = Counter::default();
+        registry.register(
+            "matching_round_requests",
+            "Changes (joins, declines) that waited for a matching round of their event",
+            matching_round_requests.clone(),
+        );
+        let matching_rounds = Counter::default();
+        registry.register(
+            "matching_rounds",
+            "Matching rounds run for those changes; requests arriving together share one",
+            matching_rounds.clone(),
+        );
         Metrics {
+            matching_round_requests,
+            matching_rounds,
             token_cache_unheard,
             token_cache_hits,
             token_cache_misses,
@@ -129,6 +146,14 @@ impl Metrics {
             self.token_cache_hits.inc();
         } else {
             self.token_cache_misses.inc();
+        }
+    }
+
+    /// A change waited for a matching round; `ran` when its own call ran it.
+    pub fn matching_round(&self, ran: bool) {
+        self.matching_round_requests.inc();
+        if ran {
+            self.matching_rounds.inc();
         }
     }
 

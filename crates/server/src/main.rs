@@ -14,7 +14,7 @@ use jobby_domain::model::account::Email;
 use jobby_domain::model::server_key::ServerKey;
 use jobby_domain::model::{idempotency, outbox, room};
 use jobby_domain::ports::{Clock, Database, Db, RateLimiter, SystemClock};
-use jobby_domain::usecases::{accounts, tokens};
+use jobby_domain::usecases::{accounts, queue, tokens};
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -266,18 +266,28 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     Ok(())
 }
 
-/// Background work: expire matches whose accept window closed (every half second), and purge
-/// old rows (every minute; see [`purge`]). Safe to run in
-/// several processes at once: each expiry is re-checked under its event's lock, and each
-/// purge is one idempotent DELETE.
+/// Background work: expire matches whose accept window closed (every half second), run a
+/// matching round for live events with seekers waiting beside available seats (every 2 s:
+/// the round a change asked for may not have run, see [`queue::catch_up`]), and purge old
+/// rows (every minute; see [`purge`]). Safe to run in several processes at once: each
+/// expiry and round runs under its event's matching lock, and each purge is one idempotent
+/// DELETE.
 async fn background(db: Db, clock: Arc<dyn Clock>) {
     let mut sweep_tick = tokio::time::interval(Duration::from_millis(500));
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds_tick = tokio::time::interval(Duration::from_secs(2));
+    rounds_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let rounds = queue::Rounds::default();
     let mut purge_tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = sweep_tick.tick() => {
                 sweep(&db, &clock).await;
+            }
+            _ = rounds_tick.tick() => {
+                if let Err(e) = queue::catch_up(&db, &rounds, &*clock).await {
+                    tracing::warn!(error = %e, "catching up on matching rounds failed");
+                }
             }
             _ = purge_tick.tick() => {
                 purge(&db, &clock).await;

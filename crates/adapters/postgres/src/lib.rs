@@ -378,7 +378,7 @@ mod contract {
         };
         use jobby_domain::model::ids::{EventId, UserId};
         use jobby_domain::model::queue::QueueState;
-        use jobby_domain::ports::Db;
+        use jobby_domain::ports::{Db, SystemClock};
         use jobby_domain::usecases::queue;
 
         let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
@@ -416,10 +416,8 @@ mod contract {
             .unwrap();
         let (seeker, event) = (UserId::from_uuid(s1), EventId::from_uuid(e1));
         let join = tokio::spawn(async move {
-            db.transaction(move |r| {
-                Box::pin(async move { queue::join(r, seeker, event, chrono::Utc::now()).await })
-            })
-            .await
+            let rounds = queue::Rounds::default();
+            queue::join_and_match(&db, &rounds, &SystemClock, seeker, event).await
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
@@ -570,5 +568,127 @@ mod contract {
         crate::run_migrations(&url).await.unwrap();
         let db = crate::connect(&url, 1).await.unwrap();
         jobby_domain::ports::Database::ping(&db).await.unwrap();
+    }
+
+    /// A join and the end of its event never cross. An end in progress (the event held as
+    /// `events::end` holds it) makes a join wait, and the join then finds the event ended; a
+    /// join in progress makes the end wait, and the end then removes its entry. Either way
+    /// no seeker is left waiting in an ended event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_join_and_the_end_of_its_event_do_not_cross() {
+        use std::time::Duration;
+
+        use diesel::sql_types::Uuid as SqlUuid;
+        use diesel::{QueryableByName, sql_query};
+        use diesel_async::{
+            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+        };
+        use jobby_domain::Error;
+        use jobby_domain::error::Code;
+        use jobby_domain::model::ids::{EventId, UserId};
+        use jobby_domain::ports::{Db, SystemClock};
+        use jobby_domain::usecases::{events, queue};
+
+        #[derive(QueryableByName)]
+        struct Entries {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        async fn entries(conn: &mut AsyncPgConnection, event: uuid::Uuid) -> i64 {
+            sql_query("SELECT count(*) AS n FROM queue_entries WHERE event_id = $1")
+                .bind::<SqlUuid, _>(event)
+                .get_result::<Entries>(conn)
+                .await
+                .unwrap()
+                .n
+        }
+
+        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
+            return;
+        };
+        let db = Db::new(Arc::new(crate::connect(&url, 4).await.unwrap()));
+        let [owner, s1, s2] = [(); 3].map(|()| UserId::new().uuid());
+        let [e1, e2] = [(); 2].map(|()| EventId::new().uuid());
+        let mut admin = AsyncPgConnection::establish(&url).await.unwrap();
+        admin
+            .batch_execute(&format!(
+                "INSERT INTO users (id, email, account_type, password_hash) VALUES \
+                   ('{owner}', 'o@x.dev', 'recruiter', 'x'), \
+                   ('{s1}', 's1@x.dev', 'seeker', 'x'), ('{s2}', 's2@x.dev', 'seeker', 'x'); \
+                 INSERT INTO events (id, owner_id, title, status, created_at) VALUES \
+                   ('{e1}', '{owner}', 'E1', 'live', now()), ('{e2}', '{owner}', 'E2', 'live', now());"
+            ))
+            .await
+            .unwrap();
+
+        // Event 1 is ending, not yet committed: a join waits, then is refused.
+        let mut ending = AsyncPgConnection::establish(&url).await.unwrap();
+        ending
+            .batch_execute(&format!(
+                "BEGIN; SELECT id FROM events WHERE id = '{e1}' FOR UPDATE; \
+                 UPDATE events SET status = 'ended' WHERE id = '{e1}';"
+            ))
+            .await
+            .unwrap();
+        let (seeker, event) = (UserId::from_uuid(s1), EventId::from_uuid(e1));
+        let join_db = db.clone();
+        let join = tokio::spawn(async move {
+            let rounds = queue::Rounds::default();
+            queue::join_and_match(&join_db, &rounds, &SystemClock, seeker, event).await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!join.is_finished(), "the join waits for the end");
+        ending.batch_execute("COMMIT").await.unwrap();
+        let refused = tokio::time::timeout(Duration::from_secs(10), join)
+            .await
+            .expect("the join finishes")
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                Error::Conflict {
+                    code: Code::EventNotLive,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(entries(&mut admin, e1).await, 0);
+
+        // A join to event 2 is in progress (the event held as a join holds it, its entry
+        // written): the end waits for it, then removes the entry.
+        let mut joining = AsyncPgConnection::establish(&url).await.unwrap();
+        joining
+            .batch_execute(&format!(
+                "BEGIN; SELECT id FROM events WHERE id = '{e2}' FOR KEY SHARE; \
+                 INSERT INTO queue_entries (seeker_id, event_id, joined_at, state) \
+                   VALUES ('{s2}', '{e2}', now(), 'waiting');"
+            ))
+            .await
+            .unwrap();
+        let (owner_id, event) = (UserId::from_uuid(owner), EventId::from_uuid(e2));
+        let end_db = db.clone();
+        let end = tokio::spawn(async move {
+            let at = chrono::Utc::now();
+            end_db
+                .transaction(move |r| {
+                    Box::pin(async move { events::end(r, owner_id, event, at).await })
+                })
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!end.is_finished(), "the end waits for the join");
+        joining.batch_execute("COMMIT").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), end)
+            .await
+            .expect("the end finishes")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entries(&mut admin, e2).await,
+            0,
+            "the end removed the entry"
+        );
     }
 }

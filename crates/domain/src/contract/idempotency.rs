@@ -223,7 +223,7 @@ pub async fn idempotency_effect_and_response_commit_together(db: Arc<dyn Databas
 
     // First attempt: the effect runs, then saving the response fails. Nothing may remain.
     let first =
-        idempotency::run_saving_with(&db, key, now(), mint_op(u.clone()), save.clone()).await;
+        idempotency::run_saving_with(&db, key, now(), mint_op(u.clone()), None, save.clone()).await;
     assert!(
         first.is_err(),
         "the injected failure surfaces as a store error"
@@ -239,9 +239,10 @@ pub async fn idempotency_effect_and_response_commit_together(db: Arc<dyn Databas
     );
 
     // The retry with the same key runs the operation (the key was freed) and applies it once.
-    let second = idempotency::run_saving_with(&db, key, now(), mint_op(u.clone()), save.clone())
-        .await
-        .unwrap();
+    let second =
+        idempotency::run_saving_with(&db, key, now(), mint_op(u.clone()), None, save.clone())
+            .await
+            .unwrap();
     let Outcome::Fresh(saved) = second else {
         panic!("expected a fresh run, got {second:?}")
     };
@@ -249,7 +250,7 @@ pub async fn idempotency_effect_and_response_commit_together(db: Arc<dyn Databas
     assert_eq!(count_tokens(&db, u.id).await, 1);
 
     // A third call replays byte for byte and applies nothing.
-    let third = idempotency::run_saving_with(&db, key, now(), mint_op(u.clone()), save)
+    let third = idempotency::run_saving_with(&db, key, now(), mint_op(u.clone()), None, save)
         .await
         .unwrap();
     assert_eq!(third, Outcome::Replayed(saved));
@@ -307,4 +308,89 @@ pub async fn idempotency_refusals_are_saved_server_errors_are_not(db: Arc<dyn Da
         .await
         .unwrap();
     assert_eq!(claim, Claim::Fresh, "a 5xx frees the key");
+}
+
+/// An answer made after the effect committed (a join answers after its matching round) is
+/// what the key saves and replays; the effect stays committed when the answer fails with a
+/// 5xx, and the key is freed so a retry runs again.
+pub async fn idempotency_answers_made_after_the_effect_are_saved(db: Arc<dyn Database>) {
+    let db = Db::new(db);
+    let u = create_user(&db, "after@example.com", AccountType::Seeker).await;
+    let uid = u.id;
+    let rename: idempotency::Operation = Arc::new(move |repo: &mut dyn Repo| {
+        Box::pin(async move {
+            repo.save_profile(
+                uid,
+                &Profile {
+                    name: "Renamed".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|_| resp(500, "{}"))?;
+            Ok(resp(200, r#"{"step":"effect"}"#))
+        }) as BoxFuture<'_, Result<SavedResponse, SavedResponse>>
+    });
+    let name = |db: Db| async move {
+        db.read(move |r| Box::pin(async move { r.profile(uid).await }))
+            .await
+            .unwrap()
+            .name
+    };
+    // The answer sees the committed effect and the effect's own reply.
+    let answer_db = db.clone();
+    let answer: idempotency::Answer = Arc::new(move |effect: SavedResponse| {
+        let db = answer_db.clone();
+        Box::pin(async move {
+            assert_eq!(effect.body, br#"{"step":"effect"}"#);
+            let now_named = db
+                .read(move |r| Box::pin(async move { r.profile(uid).await }))
+                .await
+                .map_err(|_| resp(500, "{}"))?
+                .name;
+            Ok(resp(200, &format!(r#"{{"name":"{now_named}"}}"#)))
+        })
+    });
+    let scope = scope_for(&u);
+    let fp = Fingerprint::of("POST", "/x", "", b"{}");
+    let first = idempotency::run_answering(
+        &db,
+        Some((scope, fp)),
+        now(),
+        rename.clone(),
+        answer.clone(),
+    )
+    .await
+    .unwrap();
+    let answered = resp(200, r#"{"name":"Renamed"}"#);
+    assert_eq!(first, Outcome::Fresh(answered.clone()));
+    let replay = idempotency::run_answering(&db, Some((scope, fp)), now(), rename.clone(), answer)
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        Outcome::Replayed(answered),
+        "the answer is what is saved"
+    );
+    // Without a key the answer is made the same way.
+    let fails: idempotency::Answer =
+        Arc::new(|_| Box::pin(async { Err(resp(503, r#"{"code":"DEPENDENCY_UNAVAILABLE"}"#)) }));
+    let out = idempotency::run_answering(&db, None, now(), rename.clone(), fails.clone())
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Fresh(r) if r.status == 503));
+    // A failing answer: the effect stays, the key is free again.
+    let scope = scope_for(&u);
+    let out = idempotency::run_answering(&db, Some((scope, fp)), now(), rename, fails)
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Fresh(r) if r.status == 503));
+    assert_eq!(name(db.clone()).await, "Renamed");
+    let t = now();
+    let claim = db
+        .inner()
+        .claim_idempotency(&scope, &fp, t, t - Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Fresh, "a failed answer frees the key");
 }

@@ -3,7 +3,7 @@
 
 use crate::error::Code;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::{BoxFuture, join_all};
@@ -19,7 +19,8 @@ use crate::model::page::PageRequest;
 use crate::model::queue::{QueueState, QueueStatus};
 use crate::model::room::RoomTicket;
 use crate::model::session::hash_secret;
-use crate::ports::{Database, Db, StoreError};
+use crate::ports::{Clock, Database, Db, StoreError};
+use crate::usecases::queue::Rounds;
 use crate::usecases::{events, matches, queue};
 
 async fn new_event(db: &Db, owner: UserId, interviewers: Vec<UserId>) -> EventId {
@@ -56,15 +57,47 @@ async fn join(db: &Db, seeker: UserId, id: EventId) -> Result<QueueStatus, Error
     join_at(db, seeker, id, now()).await
 }
 
+/// The matching rounds of the suite, shared by every case (as a process shares them).
+fn rounds() -> &'static Rounds {
+    static ROUNDS: OnceLock<Rounds> = OnceLock::new();
+    ROUNDS.get_or_init(Rounds::default)
+}
+
+/// A clock stopped at one instant.
+struct At(DateTime<Utc>);
+
+impl Clock for At {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
 async fn join_at(
     db: &Db,
     seeker: UserId,
     id: EventId,
     at: DateTime<Utc>,
 ) -> Result<QueueStatus, Error> {
-    db.transaction(move |r| Box::pin(async move { queue::join(r, seeker, id, at).await }))
+    queue::join_and_match(db, rounds(), &At(at), seeker, id)
         .await
         .map(|(s, _)| s)
+}
+
+/// A decline and the matching round after it.
+async fn decline(
+    db: &Db,
+    user: UserId,
+    id: MatchId,
+    reason: Option<String>,
+) -> Result<Match, Error> {
+    let at = now();
+    let m = db
+        .transaction(move |t| {
+            Box::pin(async move { matches::decline(t, user, id, reason, at).await })
+        })
+        .await?;
+    matches::match_after(db, rounds(), &At(at), user, id).await?;
+    Ok(m)
 }
 
 async fn status(db: &Db, seeker: UserId) -> QueueStatus {
@@ -152,12 +185,9 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
 
     // The interviewer declines a: a waits again at their original place (ahead of c), and
     // is never matched with r again; r takes c.
-    let at = now();
-    db.transaction(move |t| {
-        Box::pin(async move { matches::decline(t, r, first, Some("not a fit".into()), at).await })
-    })
-    .await
-    .unwrap();
+    decline(&db, r, first, Some("not a fit".into()))
+        .await
+        .unwrap();
     assert!(waiting_at(&status(&db, a).await, 1), "a keeps their place");
     let sc = status(&db, c).await;
     assert_eq!(sc.status, QueueState::Matched);
@@ -166,12 +196,7 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
         r
     );
     // Declining again is refused and changes nothing.
-    let again = db
-        .transaction(move |t| {
-            Box::pin(async move { matches::decline(t, a, first, None, at).await })
-        })
-        .await
-        .unwrap_err();
+    let again = decline(&db, a, first, None).await.unwrap_err();
     assert!(matches!(
         again,
         Error::Conflict {
@@ -180,12 +205,7 @@ pub async fn live_queue_places_matches_and_requeues(db: Arc<dyn Database>) {
         }
     ));
     // Not a participant: not found.
-    let stranger = db
-        .transaction(move |t| {
-            Box::pin(async move { matches::decline(t, r2, first, None, at).await })
-        })
-        .await
-        .unwrap_err();
+    let stranger = decline(&db, r2, first, None).await.unwrap_err();
     assert!(matches!(stranger, Error::NotFound));
 
     // b and r2 both accept; r2 completes the interview; r2 is free again and a gets them.
@@ -370,16 +390,21 @@ pub async fn concurrent_joins_match_exactly_once(db: Arc<dyn Database>) {
                 .id,
         );
     }
-    // Joins and availability changes race each other.
+    // Joins and availability changes race each other; a quarter of the seekers join twice
+    // at once. The joins share one process's rounds.
+    let rounds = Arc::new(Rounds::default());
     let mut tasks: Vec<BoxFuture<'static, Result<(), Error>>> = vec![];
-    for (i, &s) in seekers.iter().enumerate() {
-        let db = db.clone();
+    let twice = seekers.iter().take(6).enumerate();
+    for (i, &s) in seekers.iter().enumerate().chain(twice) {
+        let (db, rounds) = (db.clone(), rounds.clone());
         tasks.push(Box::pin(async move {
-            join_at(&db, s, ev, now() + Duration::microseconds(i as i64 % 3))
+            let at = At(now() + Duration::microseconds(i as i64 % 3));
+            queue::join_and_match(&db, &rounds, &at, s, ev)
                 .await
                 .map(|_| ())
         }));
     }
+    let joins = tasks.len() as u64;
     for &iv in &interviewers {
         let db = db.clone();
         tasks.push(Box::pin(async move {
@@ -411,6 +436,20 @@ pub async fn concurrent_joins_match_exactly_once(db: Arc<dyn Database>) {
     assert_eq!(seated.len(), 4, "every free seat is filled");
     positions.sort_unstable();
     assert_eq!(positions, (1..=20).collect::<Vec<u32>>());
+    let joined = outbox_kinds(&db)
+        .await
+        .into_iter()
+        .filter(|k| *k == Kind::QueueJoined)
+        .count();
+    assert_eq!(
+        joined, 24,
+        "one queue.joined per seeker, however often they joined"
+    );
+    assert!(
+        rounds.ran() < joins,
+        "joins arriving together share rounds: {} rounds for {joins} joins",
+        rounds.ran()
+    );
 }
 
 pub async fn old_outbox_records_and_room_tickets_are_purged(db: Arc<dyn Database>) {

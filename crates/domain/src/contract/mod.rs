@@ -40,6 +40,7 @@ macro_rules! db_contract_tests {
             profile_settings_allowlist_round_trip, a_failed_transaction_writes_nothing,
             idempotency_claims_replays_and_mismatches, idempotency_stale_claims_are_taken_over,
             idempotency_effect_and_response_commit_together, idempotency_refusals_are_saved_server_errors_are_not,
+            idempotency_answers_made_after_the_effect_are_saved,
             purges_remove_only_old_rows, rate_limit_overrides_travel_with_the_principal,
             live_queue_places_matches_and_requeues, expiry_requeues_accepters_and_drops_the_rest,
             concurrent_joins_match_exactly_once, old_outbox_records_and_room_tickets_are_purged, an_accepted_match_is_declined_until_it_starts);

@@ -10,7 +10,23 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 
-/// Events and their interviewer seats. Every change to an event's queue, seats or matches happens under [`EventRepo::lock_event`].
+/// How [`EventRepo::lock_event`] holds an event until the transaction ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventLock {
+    /// The event keeps its status (live, ended, …) until the transaction ends; any number
+    /// of transactions hold this at once, beside one holding [`EventLock::Matching`]. A join
+    /// takes this: its entry cannot land in an event that ended meanwhile.
+    Status,
+    /// One transaction at a time changes the event's seats and matches: matching rounds,
+    /// declines, completions, expiries, availability. Joins go on beside it.
+    Matching,
+    /// Everything waits: the event's own status or settings change (start, end, update).
+    Exclusive,
+}
+
+/// Events and their interviewer seats. Every change to an event's seats or matches happens
+/// under [`EventRepo::lock_event`] with [`EventLock::Matching`] or stronger; a seeker enters
+/// the queue under [`EventLock::Status`].
 #[async_trait]
 pub trait EventRepo: Send {
     async fn insert_event(&mut self, event: &Event) -> Result<(), StoreError>;
@@ -23,10 +39,14 @@ pub trait EventRepo: Send {
         user: UserId,
         page: PageRequest<EventId>,
     ) -> Result<Vec<Event>, StoreError>;
-    /// Locks the event until the transaction ends and returns it. Every change to an
-    /// event's queue, seats or matches happens under this lock, so matching runs exactly
-    /// once per change, whichever process makes it.
-    async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError>;
+    /// Locks the event until the transaction ends and returns it as it is once the lock is
+    /// held. Matching runs under [`EventLock::Matching`], one round at a time per event
+    /// whichever process runs it, so a seat is never given twice.
+    async fn lock_event(
+        &mut self,
+        id: EventId,
+        lock: EventLock,
+    ) -> Result<Option<Event>, StoreError>;
     /// Live events, newest first, `limit + 1` rows.
     async fn live_events(
         &mut self,

@@ -22,7 +22,7 @@ mod video;
 pub use accounts::AccountRepo;
 pub use clock::{Clock, SystemClock};
 pub use database::{Database, Db, ReadBody, TxBody, TxError, TxOutput};
-pub use events::EventRepo;
+pub use events::{EventLock, EventRepo};
 pub use idempotency::IdempotencyRepo;
 pub use matches::MatchRepo;
 pub use outbox::OutboxRepo;

@@ -14,8 +14,9 @@ pub trait QueueRepo: Send {
     /// The first `limit` waiting seekers, first come first served.
     async fn waiting(&mut self, event: EventId, limit: usize) -> Result<Vec<Waiting>, StoreError>;
     async fn entry_of(&mut self, seeker: UserId) -> Result<Option<QueueEntry>, StoreError>;
-    /// `Conflict("queue_entry")` when the seeker already waits somewhere.
-    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError>;
+    /// Adds the entry; `false` (and nothing changes) when the seeker already has one, in this
+    /// event or another. A concurrent insert for the same seeker is waited for.
+    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<bool, StoreError>;
     async fn set_entry_state(
         &mut self,
         seeker: UserId,

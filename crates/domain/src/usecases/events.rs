@@ -10,7 +10,7 @@ use crate::model::ids::{EventId, UserId};
 use crate::model::matches::SeekerOutcome;
 use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::page::{Page, PageRequest, overfetch};
-use crate::ports::Repo;
+use crate::ports::{EventLock, Repo};
 use crate::usecases::queue::{rematch_recording, settle_seeker};
 
 /// An event with its interviewers.
@@ -95,7 +95,7 @@ pub async fn list(
 /// The event, locked, if `user` owns it. Interviewers may read an event but only its owner
 /// may change it; to anyone else it does not exist.
 async fn owned(repo: &mut dyn Repo, user: UserId, id: EventId) -> Result<Event, Error> {
-    match repo.lock_event(id).await? {
+    match repo.lock_event(id, EventLock::Exclusive).await? {
         Some(e) if e.owner_id == user => Ok(e),
         _ => Err(Error::NotFound),
     }
@@ -201,7 +201,10 @@ pub async fn set_availability(
 ) -> Result<EventView, Error> {
     // Interviewers see the event; anyone else gets 404 before any lock is taken.
     repo.event_for(user, id).await?.ok_or(Error::NotFound)?;
-    let event = repo.lock_event(id).await?.ok_or(Error::NotFound)?;
+    let event = repo
+        .lock_event(id, EventLock::Matching)
+        .await?
+        .ok_or(Error::NotFound)?;
     if event.status == EventStatus::Ended {
         return Err(event_ended());
     }

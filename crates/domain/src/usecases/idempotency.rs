@@ -65,25 +65,51 @@ impl SaveResponse for ThroughPort {
     }
 }
 
+/// Makes the answer once the operation's effect has committed, from the operation's own
+/// response: for a change whose answer depends on work that follows it in transactions of
+/// its own (a join answers after the matching round). `Err` is an error answer. It runs at
+/// most once per request, and never for a replay.
+pub type Answer = Arc<
+    dyn Fn(SavedResponse) -> BoxFuture<'static, Result<SavedResponse, SavedResponse>> + Send + Sync,
+>;
+
 pub async fn run(
     db: &Db,
     key: Option<(IdempotencyScope, Fingerprint)>,
     now: DateTime<Utc>,
     op: Operation,
 ) -> Result<Outcome, StoreError> {
-    run_saving_with(db, key, now, op, Arc::new(ThroughPort)).await
+    run_saving_with(db, key, now, op, None, Arc::new(ThroughPort)).await
 }
 
-/// [`run`], saving responses through `save`.
+/// [`run`], answering with `answer` after the effect commits. With a key, that answer is
+/// what is saved and replayed, in a transaction of its own; if the process stops in between,
+/// the key is taken over once its claim goes stale and the operation runs again, so it must
+/// answer the same when its effect is already there (as a join does).
+pub async fn run_answering(
+    db: &Db,
+    key: Option<(IdempotencyScope, Fingerprint)>,
+    now: DateTime<Utc>,
+    op: Operation,
+    answer: Answer,
+) -> Result<Outcome, StoreError> {
+    run_saving_with(db, key, now, op, Some(answer), Arc::new(ThroughPort)).await
+}
+
+/// [`run`] or [`run_answering`], saving responses through `save`.
 pub async fn run_saving_with(
     db: &Db,
     key: Option<(IdempotencyScope, Fingerprint)>,
     now: DateTime<Utc>,
     op: Operation,
+    answer: Option<Answer>,
     save: Arc<dyn SaveResponse>,
 ) -> Result<Outcome, StoreError> {
     let Some((scope, fingerprint)) = key else {
-        return plain(db, op).await.map(Outcome::Fresh);
+        return match (plain(db, op).await?, answer) {
+            (Ok(resp), Some(answer)) => Ok(Outcome::Fresh(unwrap_either(answer(resp).await))),
+            (Ok(resp) | Err(resp), _) => Ok(Outcome::Fresh(resp)),
+        };
     };
     match db
         .inner()
@@ -96,27 +122,34 @@ pub async fn run_saving_with(
         Claim::Fresh => {}
     }
     let saver = save.clone();
+    let save_with_effect = answer.is_none();
     let result = db
         .transaction(move |repo| {
             Box::pin(async move {
                 match op(repo).await {
                     Ok(resp) => {
-                        saver
-                            .save(repo, &scope, &resp, now)
-                            .await
-                            .map_err(TxFail::Store)?;
+                        if save_with_effect {
+                            saver
+                                .save(repo, &scope, &resp, now)
+                                .await
+                                .map_err(TxFail::Store)?;
+                        }
                         Ok(resp)
                     }
-                    Err(resp) => Err(TxFail::Refused(resp)),
+                    Err(resp) => Err(TxFail::Alone(resp)),
                 }
             })
         })
         .await;
+    let result = match (result, answer) {
+        (Ok(resp), Some(answer)) => Err(TxFail::Alone(unwrap_either(answer(resp).await))),
+        (result, _) => result,
+    };
     match result {
         Ok(resp) => Ok(Outcome::Fresh(resp)),
-        // The operation refused with a 4xx: its effects are rolled back and the refusal is
-        // saved, so a replay answers the same.
-        Err(TxFail::Refused(resp)) if is_saved(resp.status) => {
+        // A refusal (a 4xx: the effects were rolled back) or an answer made after the effect
+        // committed: saved now, on its own, so a replay answers the same.
+        Err(TxFail::Alone(resp)) if is_saved(resp.status) => {
             let saved = resp.clone();
             let stored: Result<(), StoreError> = db
                 .transaction(move |repo| {
@@ -130,7 +163,7 @@ pub async fn run_saving_with(
             }
             Ok(Outcome::Fresh(resp))
         }
-        Err(TxFail::Refused(resp)) => {
+        Err(TxFail::Alone(resp)) => {
             db.inner().release_idempotency(&scope, now).await?;
             Ok(Outcome::Fresh(resp))
         }
@@ -146,18 +179,28 @@ pub async fn run_saving_with(
     }
 }
 
-async fn plain(db: &Db, op: Operation) -> Result<SavedResponse, StoreError> {
+/// Runs the operation without a key: `Ok` when its effect committed, `Err` when it refused.
+async fn plain(db: &Db, op: Operation) -> Result<Result<SavedResponse, SavedResponse>, StoreError> {
     let result = db
-        .transaction(move |repo| Box::pin(async move { op(repo).await.map_err(TxFail::Refused) }))
+        .transaction(move |repo| Box::pin(async move { op(repo).await.map_err(TxFail::Alone) }))
         .await;
     match result {
-        Ok(resp) | Err(TxFail::Refused(resp)) => Ok(resp),
+        Ok(resp) => Ok(Ok(resp)),
+        Err(TxFail::Alone(resp)) => Ok(Err(resp)),
         Err(TxFail::Store(e)) => Err(e),
     }
 }
 
+fn unwrap_either(r: Result<SavedResponse, SavedResponse>) -> SavedResponse {
+    match r {
+        Ok(resp) | Err(resp) => resp,
+    }
+}
+
 enum TxFail {
-    Refused(SavedResponse),
+    /// A response saved on its own: the operation's refusal, or the answer made after its
+    /// effect committed.
+    Alone(SavedResponse),
     Store(StoreError),
 }
 

@@ -15,8 +15,8 @@ use crate::model::outbox::{DomainEvent, Kind};
 use crate::model::page::{Page, PageRequest, overfetch};
 use crate::model::room::{RoomTicket, TicketRefusal};
 use crate::model::session::{hash_secret, random_secret};
-use crate::ports::{Db, JoinUrl, Repo, VideoError, VideoRooms};
-use crate::usecases::queue::{rematch_recording, settle_seeker};
+use crate::ports::{Clock, Db, EventLock, JoinUrl, Repo, VideoError, VideoRooms};
+use crate::usecases::queue::{Rounds, rematch_recording, settle_seeker};
 
 fn refused(e: TransitionError) -> Error {
     match e {
@@ -64,7 +64,10 @@ pub async fn list(
 /// event interleaves.
 async fn locked(repo: &mut dyn Repo, user: UserId, id: MatchId) -> Result<(Match, Event), Error> {
     let m = get(repo, user, id).await?;
-    let event = repo.lock_event(m.event_id).await?.ok_or(Error::NotFound)?;
+    let event = repo
+        .lock_event(m.event_id, EventLock::Matching)
+        .await?
+        .ok_or(Error::NotFound)?;
     Ok((get(repo, user, id).await?, event))
 }
 
@@ -90,7 +93,8 @@ pub async fn accept(
 pub const DECLINE_REASON_MAX: usize = 500;
 
 /// Either participant declines a match that is pending, or accepted but not started (nobody
-/// has entered the room). The optional reason travels with the `match.declined` event.
+/// has entered the room). The optional reason travels with the `match.declined` event. The
+/// freed seat is filled by the next matching round (see [`match_after`]).
 pub async fn decline(
     repo: &mut dyn Repo,
     user: UserId,
@@ -103,15 +107,30 @@ pub async fn decline(
         check_text(&mut e, "reason", r, DECLINE_REASON_MAX);
         e.into_result()?;
     }
-    let (mut m, event) = locked(repo, user, id).await?;
+    let (mut m, _) = locked(repo, user, id).await?;
     let side = m.side_of(user).ok_or(Error::NotFound)?;
     let outcome = m.decline(side, now).map_err(refused)?;
     repo.update_match(&m).await?;
     let settled = settle_seeker(repo, &m, outcome, "declined", now).await?;
     let mut declined = DomainEvent::of_match(Kind::MatchDeclined, &m, now);
     declined.payload["reason"] = reason.into();
-    rematch_recording(repo, &event, now, vec![declined, settled]).await?;
+    repo.append_outbox(&[declined, settled]).await?;
     Ok(m)
+}
+
+/// After a change to the match committed (a decline): a matching round for its event, so
+/// the seat it freed is filled. `true` when this call ran the round (see [`Rounds::run`]).
+pub async fn match_after(
+    db: &Db,
+    rounds: &Rounds,
+    clock: &dyn Clock,
+    user: UserId,
+    id: MatchId,
+) -> Result<bool, Error> {
+    let m = db
+        .read(move |r| Box::pin(async move { get(r, user, id).await }))
+        .await?;
+    rounds.run(db, clock, m.event_id).await
 }
 
 /// The interviewer marks the interview over, freeing their seat.
@@ -136,7 +155,7 @@ pub async fn complete(
 /// Expires one match whose accept window closed, if it is still pending. An interviewer who
 /// had not accepted is marked unavailable, so the next seeker is not sent to an empty seat.
 async fn expire_one(repo: &mut dyn Repo, due: Match, now: DateTime<Utc>) -> Result<bool, Error> {
-    let Some(event) = repo.lock_event(due.event_id).await? else {
+    let Some(event) = repo.lock_event(due.event_id, EventLock::Matching).await? else {
         return Ok(false);
     };
     let Some(mut m) = repo.match_for(due.seeker_id, due.id).await? else {

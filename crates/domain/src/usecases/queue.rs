@@ -1,5 +1,15 @@
-//! Joining and leaving an event's queue, the seeker's status, and matching: run under the
-//! event's lock after every change that can free a seat or add a seeker.
+//! Joining and leaving an event's queue, the seeker's status, and matching.
+//!
+//! Matching runs in rounds, one at a time per event under its matching lock, each seating
+//! every waiting seeker a free interviewer can take. A join only adds the entry (beside
+//! other joins and a running round) and then waits for a round that starts after it
+//! committed; [`Rounds`] lets the joins of one process that arrive together share a round,
+//! so matching keeps up however many arrive at once. Changes that already hold the matching
+//! lock (leave, complete, expiry, availability) run their round inline.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::Code;
 use chrono::{DateTime, Utc};
@@ -10,8 +20,9 @@ use crate::model::ids::{EventId, UserId};
 use crate::model::matches::{Match, MatchStatus, SeekerOutcome};
 use crate::model::matching::{Pair, plan, seekers_needed};
 use crate::model::outbox::{DomainEvent, Kind};
+use crate::model::page::PageRequest;
 use crate::model::queue::{EntryState, Lineup, QueueEntry, QueueStatus};
-use crate::ports::{Repo, StoreError};
+use crate::ports::{Clock, Db, EventLock, Repo, StoreError};
 
 fn already_in_queue() -> Error {
     Error::conflict(
@@ -21,7 +32,7 @@ fn already_in_queue() -> Error {
 }
 
 /// Pairs the longest-waiting seekers with the longest-idle free interviewers. Call with the
-/// event locked (see [`Repo::lock_event`]). Returns the matches made.
+/// event locked for matching (see [`Repo::lock_event`]). Returns the matches made.
 pub async fn rematch(
     repo: &mut dyn Repo,
     event: &Event,
@@ -149,17 +160,23 @@ pub async fn lineup(repo: &mut dyn Repo, event: EventId) -> Result<Lineup, Error
     Ok(Lineup::new(&repo.waiting(event, usize::MAX).await?))
 }
 
-/// Joins an event's queue. Joining the same event again answers with the same entry
-/// (`Ok((status, false))`); another event's queue is refused.
+/// Joins an event's queue: adds the entry and records `queue.joined`; matching follows in a
+/// round of its own (see [`join_and_match`]). `Ok(false)` when the seeker already waits in
+/// this event (nothing changes); another event's queue is refused.
 pub async fn join(
     repo: &mut dyn Repo,
     seeker: UserId,
     event_id: EventId,
     now: DateTime<Utc>,
-) -> Result<(QueueStatus, bool), Error> {
-    let event = repo.lock_event(event_id).await?.ok_or(Error::NotFound)?;
+) -> Result<bool, Error> {
+    // The event cannot end (or start) until this transaction is over, so a live event's
+    // entry is seen by whatever ends it.
+    let event = repo
+        .lock_event(event_id, EventLock::Status)
+        .await?
+        .ok_or(Error::NotFound)?;
     match repo.entry_of(seeker).await? {
-        Some(e) if e.event_id == event_id => return Ok((status(repo, seeker).await?, false)),
+        Some(e) if e.event_id == event_id => return Ok(false),
         Some(_) => return Err(already_in_queue()),
         None => {}
     }
@@ -178,17 +195,141 @@ pub async fn join(
         joined_at: now,
         state: EntryState::Waiting,
     };
-    match repo.insert_entry(&entry).await {
-        Ok(()) => {}
-        // A join to another event raced this one and won.
-        Err(StoreError::Conflict(_)) => return Err(already_in_queue()),
-        Err(e) => return Err(e.into()),
+    if !repo.insert_entry(&entry).await? {
+        // A join of the same seeker raced this one and won.
+        return match repo.entry_of(seeker).await? {
+            Some(e) if e.event_id == event_id => Ok(false),
+            _ => Err(already_in_queue()),
+        };
     }
-    // The outbox is written once, last, so the change is visible to readers as soon as it
-    // commits (see `outbox::Tail`).
-    let joined = DomainEvent::queue(Kind::QueueJoined, event_id, seeker, "joined", now);
-    rematch_recording(repo, &event, now, vec![joined]).await?;
-    Ok((status(repo, seeker).await?, true))
+    repo.append_outbox(&[DomainEvent::queue(
+        Kind::QueueJoined,
+        event_id,
+        seeker,
+        "joined",
+        now,
+    )])
+    .await?;
+    Ok(true)
+}
+
+/// Joins (see [`join`]), waits for a matching round, and answers with the seeker's status:
+/// matched at once when a seat was free. `true` when the entry is new.
+pub async fn join_and_match(
+    db: &Db,
+    rounds: &Rounds,
+    clock: &dyn Clock,
+    seeker: UserId,
+    event_id: EventId,
+) -> Result<(QueueStatus, bool), Error> {
+    let now = clock.now();
+    let joined = db
+        .transaction(move |r| Box::pin(async move { join(r, seeker, event_id, now).await }))
+        .await?;
+    rounds.run(db, clock, event_id).await?;
+    Ok((read_status(db, seeker).await?, joined))
+}
+
+/// [`status`] as one read.
+pub async fn read_status(db: &Db, seeker: UserId) -> Result<QueueStatus, Error> {
+    db.read(move |r| Box::pin(async move { status(r, seeker).await }))
+        .await
+}
+
+/// One matching round: with the event locked for matching, seats every waiting seeker a
+/// free interviewer can take. Nothing for an event that is not live. Returns the matches made.
+pub async fn round(
+    repo: &mut dyn Repo,
+    event_id: EventId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Match>, Error> {
+    match repo.lock_event(event_id, EventLock::Matching).await? {
+        Some(event) => rematch(repo, &event, now).await,
+        None => Ok(vec![]),
+    }
+}
+
+/// The matching rounds this process runs, coalesced per event. A caller whose change has
+/// committed asks for a round and returns once a round that started after its request has
+/// completed; requests made while a round runs are all served by the next one. Across
+/// processes, rounds take turns on the event's matching lock.
+#[derive(Default)]
+pub struct Rounds {
+    slots: Mutex<HashMap<EventId, Arc<Slot>>>,
+    ran: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Requests made so far (each takes the next number).
+    requested: AtomicU64,
+    /// Held while a round runs: the highest request a completed round served.
+    served: futures_util::lock::Mutex<u64>,
+}
+
+/// Events whose round state is kept; beyond this, idle ones are forgotten.
+const KEPT_SLOTS: usize = 256;
+
+impl Rounds {
+    fn slot(&self, event: EventId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.len() >= KEPT_SLOTS && !slots.contains_key(&event) {
+            slots.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        slots.entry(event).or_default().clone()
+    }
+
+    /// Returns once a round of `event` that started after this call has completed: `true`
+    /// when this caller ran it, `false` when another caller's round served it.
+    pub async fn run(&self, db: &Db, clock: &dyn Clock, event: EventId) -> Result<bool, Error> {
+        let slot = self.slot(event);
+        let ticket = slot.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut served = slot.served.lock().await;
+        if *served >= ticket {
+            return Ok(false);
+        }
+        // Every request numbered up to here was made before this round starts reading.
+        let covers = slot.requested.load(Ordering::SeqCst);
+        let now = clock.now();
+        db.transaction(move |r| Box::pin(async move { round(r, event, now).await }))
+            .await?;
+        *served = covers;
+        self.ran.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// How many rounds this has run.
+    pub fn ran(&self) -> u64 {
+        self.ran.load(Ordering::Relaxed)
+    }
+}
+
+/// A round for every live event with seekers waiting and seats available: what a change
+/// whose own round did not run (its process stopped in between, or the round failed)
+/// leaves to be done. Returns how many rounds ran.
+pub async fn catch_up(db: &Db, rounds: &Rounds, clock: &dyn Clock) -> Result<usize, Error> {
+    const PAGE: usize = 100;
+    let mut after = None;
+    let mut ran = 0;
+    loop {
+        let page = PageRequest {
+            limit: PAGE as u32 + 1,
+            after,
+        };
+        let live = db
+            .read(move |r| Box::pin(async move { r.live_events(page).await.map_err(Error::from) }))
+            .await?;
+        for l in live.iter().take(PAGE) {
+            after = Some(l.event.id);
+            if l.queue_length > 0 && l.available_seats > 0 {
+                rounds.run(db, clock, l.event.id).await?;
+                ran += 1;
+            }
+        }
+        if live.len() <= PAGE {
+            return Ok(ran);
+        }
+    }
 }
 
 /// Leaves the queue. A pending match counts as declined by the seeker, an accepted one as
@@ -208,7 +349,7 @@ pub async fn leave(
     let mut attempts = 0;
     let event = loop {
         let event = repo
-            .lock_event(entry.event_id)
+            .lock_event(entry.event_id, EventLock::Matching)
             .await?
             .ok_or(Error::NotFound)?;
         let Some(now_entry) = repo.entry_of(seeker).await? else {

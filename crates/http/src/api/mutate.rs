@@ -78,6 +78,30 @@ where
     mutate_as(state, req, principal.user_id, body, op).await
 }
 
+/// Makes the answer after the operation's effect committed, from the operation's reply.
+pub type AnswerAfter =
+    Arc<dyn Fn(Reply) -> BoxFuture<'static, Result<Reply, ApiError>> + Send + Sync>;
+
+/// [`mutate`] for a change whose answer is made after its effect commits (see
+/// [`idempotency::run_answering`]): with an `Idempotency-Key`, that answer is what is saved.
+pub async fn mutate_answering<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: &TokenPrincipal,
+    body: &[u8],
+    op: F,
+    answer: AnswerAfter,
+) -> HttpResponse
+where
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    run(state, req, principal.user_id, body, op, Some(answer)).await
+}
+
 /// [`mutate`] for the account `user`, however it was authenticated (a token, or a human's
 /// browser session): keys are scoped to the account.
 pub async fn mutate_as<F>(
@@ -86,6 +110,24 @@ pub async fn mutate_as<F>(
     user: UserId,
     body: &[u8],
     op: F,
+) -> HttpResponse
+where
+    F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    run(state, req, user, body, op, None).await
+}
+
+async fn run<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    user: UserId,
+    body: &[u8],
+    op: F,
+    answer: Option<AnswerAfter>,
 ) -> HttpResponse
 where
     F: for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Result<Reply, ApiError>>
@@ -120,17 +162,41 @@ where
     // The operation runs as its own task: if the client goes away mid-request, it still
     // finishes and its key is completed (or freed), instead of staying "in use" until the
     // claim goes stale.
+    let answer: Option<idempotency::Answer> = answer.map(|answer| {
+        Arc::new(move |saved: SavedResponse| {
+            let answer = answer.clone();
+            Box::pin(async move {
+                let reply = Reply {
+                    status: StatusCode::from_u16(saved.status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    body: saved.body,
+                };
+                match answer(reply).await {
+                    Ok(reply) => Ok(SavedResponse {
+                        status: reply.status.as_u16(),
+                        content_type: JSON.into(),
+                        body: reply.body,
+                    }),
+                    Err(e) => Err(saved_error(&e)),
+                }
+            }) as BoxFuture<'static, Result<SavedResponse, SavedResponse>>
+        }) as idempotency::Answer
+    });
     let (db, now) = (state.db.clone(), state.clock.now());
-    let outcome =
-        match actix_web::rt::spawn(async move { idempotency::run(&db, key, now, operation).await })
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                tracing::error!(error = %e, "mutation task failed");
-                return ApiError::internal().error_response();
-            }
-        };
+    let outcome = match actix_web::rt::spawn(async move {
+        match answer {
+            Some(answer) => idempotency::run_answering(&db, key, now, operation, answer).await,
+            None => idempotency::run(&db, key, now, operation).await,
+        }
+    })
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "mutation task failed");
+            return ApiError::internal().error_response();
+        }
+    };
     match outcome {
         Ok(Outcome::Fresh(saved)) => respond(&saved),
         Ok(Outcome::Replayed(saved)) => {

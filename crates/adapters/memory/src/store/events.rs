@@ -8,7 +8,7 @@ use jobby_domain::model::ids::EventId;
 use jobby_domain::model::ids::UserId;
 use jobby_domain::model::matching::FreeSeat;
 use jobby_domain::model::page::PageRequest;
-use jobby_domain::ports::{EventRepo, StoreError};
+use jobby_domain::ports::{EventLock, EventRepo, StoreError};
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -46,7 +46,11 @@ impl EventRepo for MemRepo<'_> {
             .cloned()
             .collect())
     }
-    async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError> {
+    async fn lock_event(
+        &mut self,
+        id: EventId,
+        _lock: EventLock,
+    ) -> Result<Option<Event>, StoreError> {
         // The whole transaction already holds the store's lock.
         Ok(self.state.events.get(&id).cloned())
     }

@@ -118,6 +118,9 @@ struct MemRepo<'s> {
 #[async_trait]
 impl Database for MemoryDatabase {
     async fn transaction(&self, body: TxBody) -> TxOutput {
+        // A real store answers later: let other tasks run first, so concurrent callers
+        // interleave around transactions as they do on Postgres.
+        tokio::task::yield_now().await;
         let mut guard = self.state.lock().await;
         let snapshot = guard.clone();
         let out = body(&mut MemRepo { state: &mut guard }).await;

@@ -18,12 +18,12 @@ impl QueueRepo for MemRepo<'_> {
     async fn entry_of(&mut self, seeker: UserId) -> Result<Option<QueueEntry>, StoreError> {
         Ok(self.state.entries.get(&seeker).copied())
     }
-    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError> {
+    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<bool, StoreError> {
         if self.state.entries.contains_key(&entry.seeker_id) {
-            return Err(StoreError::Conflict("queue_entry"));
+            return Ok(false);
         }
         self.state.entries.insert(entry.seeker_id, *entry);
-        Ok(())
+        Ok(true)
     }
     async fn set_entry_state(
         &mut self,

@@ -13,7 +13,7 @@ use jobby_domain::model::ids::EventId;
 use jobby_domain::model::ids::UserId;
 use jobby_domain::model::matching::FreeSeat;
 use jobby_domain::model::page::PageRequest;
-use jobby_domain::ports::{EventRepo, StoreError};
+use jobby_domain::ports::{EventLock, EventRepo, StoreError};
 use uuid::Uuid;
 
 #[async_trait]
@@ -79,15 +79,21 @@ impl EventRepo for PgRepo<'_> {
             .map_err(store_err)?;
         rows.into_iter().map(EventRow::into_event).collect()
     }
-    async fn lock_event(&mut self, id: EventId) -> Result<Option<Event>, StoreError> {
-        let row = events::table
-            .find(id.uuid())
-            .select(EventRow::as_select())
-            .for_no_key_update()
-            .first(&mut *self.conn)
-            .await
-            .optional()
-            .map_err(store_err)?;
+    async fn lock_event(
+        &mut self,
+        id: EventId,
+        lock: EventLock,
+    ) -> Result<Option<Event>, StoreError> {
+        // Row locks: KEY SHARE (a join, beside matching) conflicts only with UPDATE (a status
+        // change); NO KEY UPDATE (matching) with itself and UPDATE.
+        let query = events::table.find(id.uuid()).select(EventRow::as_select());
+        let row = match lock {
+            EventLock::Status => query.for_key_share().first(&mut *self.conn).await,
+            EventLock::Matching => query.for_no_key_update().first(&mut *self.conn).await,
+            EventLock::Exclusive => query.for_update().first(&mut *self.conn).await,
+        }
+        .optional()
+        .map_err(store_err)?;
         row.map(EventRow::into_event).transpose()
     }
     async fn live_events(

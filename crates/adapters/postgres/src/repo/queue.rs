@@ -46,9 +46,9 @@ impl QueueRepo for PgRepo<'_> {
             .map_err(store_err)?;
         row.map(EntryRow::into_entry).transpose()
     }
-    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<(), StoreError> {
+    async fn insert_entry(&mut self, entry: &QueueEntry) -> Result<bool, StoreError> {
         let (state, match_id) = entry_columns(entry.state);
-        diesel::insert_into(queue_entries::table)
+        let inserted = diesel::insert_into(queue_entries::table)
             .values((
                 queue_entries::seeker_id.eq(entry.seeker_id.uuid()),
                 queue_entries::event_id.eq(entry.event_id.uuid()),
@@ -56,10 +56,12 @@ impl QueueRepo for PgRepo<'_> {
                 queue_entries::state.eq(state),
                 queue_entries::match_id.eq(match_id),
             ))
+            .on_conflict(queue_entries::seeker_id)
+            .do_nothing()
             .execute(&mut *self.conn)
             .await
             .map_err(store_err)?;
-        Ok(())
+        Ok(inserted == 1)
     }
     async fn set_entry_state(
         &mut self,

@@ -40,7 +40,8 @@ pub async fn decline_match(
 ) -> HttpResponse {
     let (uid, now, raw, id) = (p.user_id, state.clock.now(), body.clone(), id.into_inner());
     let base = state.config.public_url.clone();
-    mutate(&state, &req, &p, &body, move |repo| {
+    let match_id = id.clone();
+    let resp = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let id = path_id::<MatchId>(&id)?;
             let reason = if raw.is_empty() {
@@ -52,7 +53,14 @@ pub async fn decline_match(
             Reply::ok(&MatchBody::new(m, &base))
         })
     })
-    .await
+    .await;
+    // The seat the decline freed goes to the next seeker in a matching round of its own.
+    if resp.status().is_success()
+        && let Ok(id) = path_id::<MatchId>(&match_id)
+    {
+        crate::api::matches::match_after(&state, uid, id).await;
+    }
+    resp
 }
 
 #[derive(serde::Deserialize, ToSchema)]

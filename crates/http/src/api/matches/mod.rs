@@ -90,10 +90,21 @@ pub async fn accept_as(state: &AppState, user: UserId, id: MatchId) -> Result<Ma
 /// Declines for a human on the match page.
 pub async fn decline_as(state: &AppState, user: UserId, id: MatchId) -> Result<Match, Error> {
     let now = state.clock.now();
-    state
+    let m = state
         .db
         .transaction(move |r| {
             Box::pin(async move { matches::decline(r, user, id, None, now).await })
         })
-        .await
+        .await?;
+    match_after(state, user, id).await;
+    Ok(m)
+}
+
+/// After a decline committed: the matching round that fills the seat it freed. A failure is
+/// logged; the server's catch-up rounds fill the seat then.
+pub(crate) async fn match_after(state: &AppState, user: UserId, id: MatchId) {
+    match matches::match_after(&state.db, &state.rounds, &*state.clock, user, id).await {
+        Ok(ran) => state.metrics.matching_round(ran),
+        Err(e) => tracing::warn!(error = %e, "the matching round after a decline failed"),
+    }
 }

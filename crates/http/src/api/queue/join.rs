@@ -6,13 +6,15 @@ use jobby_domain::model::ids::EventId;
 use jobby_domain::model::ratelimit::RateClass;
 use jobby_domain::model::scopes::Scope;
 use jobby_domain::usecases::queue;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 use super::QueueStatusBody;
 use crate::AppState;
+use crate::error::ApiError;
 use crate::api::ErrorBody;
-use crate::api::mutate::{Reply, mutate};
+use crate::api::mutate::{AnswerAfter, Reply, mutate_answering};
 use crate::extract::{Authed, RawBody, parse_json};
 use crate::routes::{Access, RouteSpec, for_account, route};
 
@@ -52,12 +54,44 @@ pub async fn join_queue(
     RawBody(body): RawBody,
 ) -> HttpResponse {
     let (uid, now, raw) = (p.user_id, state.clock.now(), body.clone());
-    mutate(&state, &req, &p, &body, move |repo| {
+    // The entry commits on its own; a matching round follows (shared with the joins arriving
+    // meanwhile), and the answer is the status after it: matched at once when a seat was free.
+    let after = state.clone();
+    let answer: AnswerAfter = Arc::new(move |reply: Reply| {
+        let state = after.clone();
         Box::pin(async move {
-            let j: JoinQueue = parse_json(&raw)?;
-            let (status, _) = queue::join(repo, uid, j.event_id, now).await?;
+            let j: Joined = serde_json::from_slice(&reply.body).map_err(|e| {
+                tracing::error!(error = %e, "a join handed on an unreadable reply");
+                ApiError::internal()
+            })?;
+            let (db, clock) = (&state.db, &*state.clock);
+            let ran = state.rounds.run(db, clock, j.event_id).await?;
+            state.metrics.matching_round(ran);
+            let status = queue::read_status(db, uid).await?;
             Reply::ok(&QueueStatusBody::from(status))
         })
-    })
+    });
+    mutate_answering(
+        &state,
+        &req,
+        &p,
+        &body,
+        move |repo| {
+            Box::pin(async move {
+                let j: JoinQueue = parse_json(&raw)?;
+                queue::join(repo, uid, j.event_id, now).await?;
+                Reply::ok(&Joined {
+                    event_id: j.event_id,
+                })
+            })
+        },
+        answer,
+    )
     .await
+}
+
+/// What the join's transaction hands to its answer.
+#[derive(Serialize, Deserialize)]
+struct Joined {
+    event_id: EventId,
 }
