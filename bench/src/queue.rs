@@ -1,27 +1,37 @@
 //! The live-queue load of `cargo xtask bench`: many seekers join one event with many
-//! interviewer seats, through two server processes on one Postgres and Redis.
+//! interviewer seats, through two server processes on one Postgres and Redis, run as
+//! production runs them (the expiry worker on).
 //!
-//! 1. **Free seats.** Every seeker joins once, arriving at `RATE` joins a second (an open
-//!    loop: arrivals do not wait for earlier answers), and declines its match at once, as an
-//!    interview ending would free the seat. Each join finds a free seat, so its answer is the
-//!    match: join→matched latency.
+//! 1. **Free seats**, at `RATE` and then at `RATE2` arrivals a second (an open loop:
+//!    arrivals do not wait for earlier answers). Every seeker joins once and declines its
+//!    match at once, as an interview ending would free the seat. A seeker not matched at
+//!    once waits as a client would, polling at the interval the status object advertises.
+//!    Figures: join answered, join→matched, matches made per 5 s (does the rate hold?).
 //! 2. **Burst.** Every seeker joins again, `BURST` at a time: the seats fill and the rest
 //!    wait. Every join must be answered.
 //!
 //! After each, the store is checked: each seeker in exactly the matches expected, no
 //! interviewer ever in two live matches at once, and the waiting positions exactly 1..n.
-//! 3. **Polling.** Every waiting seeker polls its status every 5 s with its own token, as
-//!    the API advertises: latency, errors, and how many authentications the token caches
-//!    answered after the first round.
+//! 3. **Waiting.** `STREAMS` of the waiting seekers hold `GET /queue/stream` open, the rest
+//!    poll `GET /queue/status` every 5 s with their own tokens (what the API advertises),
+//!    while `wrk` loads one seeker's token on the same route: latency, errors, how many
+//!    authentications the token caches answered after the first round, and server A's
+//!    memory with all of it going on.
+//!
+//! Every request that fails or times out is counted and printed by kind; a phase still
+//! running `LIMIT` seconds after its last arrival is stopped and reported as unable to keep
+//! up, and the run fails.
 //!
 //! Prints the figures, then `STATUS_EMAIL`/`STATUS_TOKEN` of a seeker waiting mid-queue for
 //! the status throughput scenario.
 //!
 //! Environment: `DATABASE_URL`, `BENCH_A`, `BENCH_B` (the two servers' base URLs),
-//! `SEEKERS` (10000), `SEATS` (100), `RATE` (200), `BURST` (256), `POLL_EVERY` (5 s),
-//! `POLL_ROUNDS` (6).
+//! `BENCH_A_PID` (server A's process, for its memory), `SEEKERS` (10000), `SEATS` (100),
+//! `RATE` (200), `RATE2` (500; 0 skips), `BURST` (256), `STREAMS` (2000), `POLL_EVERY`
+//! (5 s), `POLL_ROUNDS` (6), `LIMIT` (60 s), `WRK_CONNECTIONS` (64; 0 skips).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -115,7 +125,7 @@ async fn call(
     url: &str,
     token: &str,
     body: Option<Value>,
-) -> Fallible<(u16, Value)> {
+) -> Result<(u16, Value), reqwest::Error> {
     let mut req = http.request(method, url).bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
@@ -123,6 +133,40 @@ async fn call(
     let r = req.send().await?;
     let status = r.status().as_u16();
     Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// A failed request in a few words, to count failures by kind: `join 503 CONTENTION`,
+/// `decline timed out`, …
+fn failure(step: &str, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("{step} timed out")
+    } else if e.is_connect() {
+        format!("{step} could not connect")
+    } else {
+        format!("{step} failed in transit")
+    }
+}
+
+fn refused(step: &str, status: u16, body: &Value) -> String {
+    format!("{step} {status} {}", body["code"].as_str().unwrap_or(""))
+}
+
+/// Counts of failures by kind, printed `kind ×n, …` (or `none`).
+fn tally(failures: impl IntoIterator<Item = String>) -> (usize, String) {
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for f in failures {
+        *by_kind.entry(f).or_default() += 1;
+    }
+    let total = by_kind.values().sum();
+    if by_kind.is_empty() {
+        return (0, "none".into());
+    }
+    let text = by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (total, text)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -167,7 +211,7 @@ struct Ctx {
 async fn for_each_seeker<T, F, Fut>(n: usize, width: usize, f: F) -> Fallible<Vec<T>>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<T, BoxError>> + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
     let f = Arc::new(f);
@@ -181,24 +225,25 @@ where
                 if i >= n {
                     break;
                 }
-                out.push(f(i).await?);
+                out.push(f(i).await);
             }
-            Ok::<_, BoxError>(out)
+            out
         })
     });
     let mut all = vec![];
     for r in join_all(workers).await {
-        all.extend(r??);
+        all.extend(r?);
     }
     Ok(all)
 }
 
 /// Starts `f(i)` for every seeker index at `rate` a second, whatever the earlier ones are
-/// doing, and returns every result.
-async fn arrivals<T, F, Fut>(n: usize, rate: usize, f: F) -> Fallible<Vec<T>>
+/// doing. Returns each result, `None` for those still running `limit` after the last
+/// arrival (they are stopped).
+async fn arrivals<T, F, Fut>(n: usize, rate: usize, limit: Duration, f: F) -> Vec<Option<T>>
 where
     F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<T, BoxError>> + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
     let start = tokio::time::Instant::now();
@@ -208,11 +253,19 @@ where
         tokio::time::sleep_until(start + gap.mul_f64(i as f64)).await;
         running.push(tokio::spawn(f(i)));
     }
+    let deadline = tokio::time::Instant::now() + limit;
     let mut all = Vec::with_capacity(n);
-    for r in join_all(running).await {
-        all.push(r??);
+    for mut task in running {
+        match tokio::time::timeout_at(deadline, &mut task).await {
+            Ok(Ok(out)) => all.push(Some(out)),
+            Ok(Err(_)) => all.push(None),
+            Err(_) => {
+                task.abort();
+                all.push(None);
+            }
+        }
     }
-    Ok(all)
+    all
 }
 
 /// The servers' token cache counters: (hits, misses, refreshes while not hearing), summed.
@@ -225,83 +278,569 @@ async fn cache_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible
             .await?
             .text()
             .await?;
-        let read = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        sum.0 += read("jobby_token_cache_hits_total ");
-        sum.1 += read("jobby_token_cache_misses_total ");
-        sum.2 += read("jobby_token_cache_unheard_refreshes_total ");
+        sum.0 += metric(&text, "jobby_token_cache_hits_total");
+        sum.1 += metric(&text, "jobby_token_cache_misses_total");
+        sum.2 += metric(&text, "jobby_token_cache_unheard_refreshes_total");
     }
     Ok(sum)
 }
 
-/// Polling: every waiting seeker asks for its place every `POLL_EVERY` seconds (what the
-/// status object advertises), each with its own token, their polls spread evenly, for
-/// `POLL_ROUNDS` rounds. The first round warms the token caches; the rest are measured.
-async fn poll(
-    http: &reqwest::Client,
-    servers: &[String; 2],
-    seekers: &Arc<Vec<Account>>,
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Both servers' (round requests, rounds run).
+async fn round_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible<(u64, u64)> {
+    let mut sum = (0, 0);
+    for s in servers {
+        let text = http
+            .get(format!("{s}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        sum.0 += metric(&text, "jobby_matching_round_requests_total");
+        sum.1 += metric(&text, "jobby_matching_rounds_total");
+    }
+    Ok(sum)
+}
+
+/// A process's resident memory now and its high-water mark, from `/proc`.
+fn memory(pid: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map_or("?".to_owned(), |v| v.trim().to_owned())
+    };
+    format!("{} (high-water {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// One seeker's join → matched → decline.
+struct Cycle {
+    /// The join's answer.
+    answered: Duration,
+    /// Join → matched, polls included.
+    matched: Duration,
+    /// When it was matched, from the phase's start.
+    matched_at: Duration,
+    polls: usize,
+}
+
+async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> {
+    let s = &c.seekers[i];
+    let base = &c.servers[i % 2];
+    let t0 = Instant::now();
+    let (st, b) = call(
+        &c.http,
+        reqwest::Method::POST,
+        &format!("{base}/api/v1/queue/join"),
+        &s.token,
+        Some(json!({"event_id": c.event})),
+    )
+    .await
+    .map_err(|e| failure("join", &e))?;
+    if st != 200 {
+        return Err(refused("join", st, &b));
+    }
+    let answered = t0.elapsed();
+    let mut status = b;
+    let mut polls = 0usize;
+    while status["status"] != "matched" {
+        // Not matched at once (the seats were all taken): wait as a client would, asking as
+        // often as the status object says.
+        if status["status"] != "waiting" {
+            return Err(format!("status {}", status["status"]));
+        }
+        polls += 1;
+        let every = status["poll_interval_seconds"].as_u64().unwrap_or(5).max(1);
+        tokio::time::sleep(Duration::from_secs(every)).await;
+        let (st, b) = call(
+            &c.http,
+            reqwest::Method::GET,
+            &format!("{base}/api/v1/queue/status"),
+            &s.token,
+            None,
+        )
+        .await
+        .map_err(|e| failure("status", &e))?;
+        if st != 200 {
+            return Err(refused("status", st, &b));
+        }
+        status = b;
+    }
+    let matched = t0.elapsed();
+    let matched_at = phase_start.elapsed();
+    let mid = status["match_id"].as_str().ok_or("no match id")?;
+    let (st, b) = call(
+        &c.http,
+        reqwest::Method::POST,
+        &format!("{}/api/v1/matches/{mid}/decline", c.servers[(i + 1) % 2]),
+        &s.token,
+        Some(json!({})),
+    )
+    .await
+    .map_err(|e| failure("decline", &e))?;
+    if st != 200 {
+        return Err(refused("decline", st, &b));
+    }
+    Ok(Cycle {
+        answered,
+        matched,
+        matched_at,
+        polls,
+    })
+}
+
+/// Free seats at `rate` arrivals a second: every seeker joins, is matched, declines.
+/// `round` counts these phases (each seeker's matches so far). Fails when a cycle failed or
+/// did not finish in time, or when the pairings are not exactly once.
+async fn free_seats(
+    ctx: &Ctx,
+    pg: &jobby_postgres::PgDatabase,
+    event_uuid: &str,
+    rate: usize,
+    limit: Duration,
+    round: i64,
+) -> Fallible<()> {
+    let n = ctx.seekers.len();
+    let rounds_before = round_counts(&ctx.http, &ctx.servers).await?;
+    let t = Instant::now();
+    let c = ctx.clone();
+    let results = arrivals(n, rate, limit, move |i| cycle(c.clone(), i, t)).await;
+    let secs = t.elapsed().as_secs_f64();
+    let rounds_after = round_counts(&ctx.http, &ctx.servers).await?;
+    let unfinished = results.iter().filter(|r| r.is_none()).count();
+    let mut cycles = vec![];
+    let (failed, kinds) = tally(results.into_iter().flatten().filter_map(|r| match r {
+        Ok(c) => {
+            cycles.push(c);
+            None
+        }
+        Err(e) => Some(e),
+    }));
+    let waited: usize = cycles.iter().map(|c| c.polls).sum();
+    let mut answered: Vec<Duration> = cycles.iter().map(|c| c.answered).collect();
+    let mut matched: Vec<Duration> = cycles.iter().map(|c| c.matched).collect();
+    answered.sort();
+    matched.sort();
+    // Matches made in each 5 s of the phase: a rate that holds stays level.
+    let mut per_window = vec![0usize; (secs / 5.0).ceil() as usize + 1];
+    for c in &cycles {
+        per_window[(c.matched_at.as_secs_f64() / 5.0) as usize] += 1;
+    }
+    let windows = per_window
+        .iter()
+        .map(|m| format!("{:.0}", *m as f64 / 5.0))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (requests, ran) = (
+        rounds_after.0 - rounds_before.0,
+        rounds_after.1 - rounds_before.1,
+    );
+    println!(
+        "free seats, arrivals at {rate}/s: {} of {n} join→matched→decline cycles in {secs:.1} s ({:.0}/s); {waited} polls while waiting",
+        cycles.len(),
+        cycles.len() as f64 / secs,
+    );
+    println!(
+        "  join answered p50 {} p99 {} max {}; join→matched p50 {} p99 {} max {}",
+        ms(percentile(&answered, 0.50)),
+        ms(percentile(&answered, 0.99)),
+        ms(*answered.last().unwrap_or(&Duration::ZERO)),
+        ms(percentile(&matched, 0.50)),
+        ms(percentile(&matched, 0.99)),
+        ms(*matched.last().unwrap_or(&Duration::ZERO)),
+    );
+    println!("  matches/s in each 5 s: {windows}");
+    println!(
+        "  matching rounds: {ran} for {requests} requests (joins and declines); failed: {failed} ({kinds}); unfinished {} s after the last arrival: {unfinished}",
+        limit.as_secs()
+    );
+    if unfinished > 0 {
+        return Err(format!(
+            "free seats at {rate}/s could not keep up: {unfinished} cycles unfinished at the time limit"
+        )
+        .into());
+    }
+    if failed > 0 {
+        return Err(format!("free seats at {rate}/s: {failed} cycles failed").into());
+    }
+    let per_seeker = count(
+        pg,
+        &format!("SELECT count(*) AS n FROM (SELECT u.id FROM users u LEFT JOIN matches m ON m.seeker_id = u.id AND m.event_id = $1::uuid WHERE u.email LIKE 'seeker%@bench.jobby.dev' GROUP BY u.id HAVING count(m.id) <> {round}) x"),
+        event_uuid,
+    )
+    .await?;
+    let total = count(
+        pg,
+        "SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid",
+        event_uuid,
+    )
+    .await?;
+    let overlaps = double_bookings(pg, event_uuid).await?;
+    println!(
+        "  checked: {total} matches, seekers not matched exactly {round}×: {per_seeker}, interviewer double bookings: {overlaps}"
+    );
+    if total != n as i64 * round || per_seeker != 0 || overlaps != 0 {
+        return Err("free seats: pairings were not exactly once".into());
+    }
+    Ok(())
+}
+
+/// Interviewers seated twice at once. Each interviewer's matches, in the order they were
+/// made and ended under the event's matching lock (the outbox order), must alternate: made,
+/// ended (the same match), made, ended…
+async fn double_bookings(pg: &jobby_postgres::PgDatabase, event_uuid: &str) -> Fallible<i64> {
+    count(
+        pg,
+        "WITH ev AS (SELECT id, kind, payload->>'interviewer_id' AS iv, payload->>'match_id' AS mid \
+           FROM outbox WHERE event_id = $1::uuid \
+           AND kind IN ('match.created', 'match.declined', 'match.expired', 'match.completed')), \
+         seq AS (SELECT kind, mid, lag(kind) OVER w AS prev_kind, lag(mid) OVER w AS prev_mid \
+           FROM ev WINDOW w AS (PARTITION BY iv ORDER BY id)) \
+         SELECT count(*) AS n FROM seq WHERE (kind = 'match.created' AND prev_kind = 'match.created') \
+           OR (kind <> 'match.created' AND (prev_kind IS DISTINCT FROM 'match.created' OR prev_mid IS DISTINCT FROM mid))",
+        event_uuid,
+    )
+    .await
+}
+
+/// Everyone joins again, `burst` at a time: the seats fill and the rest wait. Returns the
+/// waiting seekers' (position, index).
+async fn burst(
+    ctx: &Ctx,
+    pg: &jobby_postgres::PgDatabase,
+    event_uuid: &str,
+    burst: usize,
+    n_seats: usize,
+) -> Fallible<Vec<(u64, usize)>> {
+    let n = ctx.seekers.len();
+    let t = Instant::now();
+    let c = ctx.clone();
+    let joins = for_each_seeker(n, burst, move |i| {
+        let c = c.clone();
+        async move {
+            let t0 = Instant::now();
+            match call(
+                &c.http,
+                reqwest::Method::POST,
+                &format!("{}/api/v1/queue/join", c.servers[i % 2]),
+                &c.seekers[i].token,
+                Some(json!({"event_id": c.event})),
+            )
+            .await
+            {
+                Ok((200, b)) => Ok((t0.elapsed(), b["status"] == "matched")),
+                Ok((st, b)) => Err(refused("join", st, &b)),
+                Err(e) => Err(failure("join", &e)),
+            }
+        }
+    })
+    .await?;
+    let burst_secs = t.elapsed().as_secs_f64();
+    let mut ok = vec![];
+    let (failed, kinds) = tally(joins.into_iter().filter_map(|j| match j {
+        Ok(j) => {
+            ok.push(j);
+            None
+        }
+        Err(e) => Some(e),
+    }));
+    let matched = ok.iter().filter(|j| j.1).count();
+    let mut lat: Vec<Duration> = ok.into_iter().map(|j| j.0).collect();
+    lat.sort();
+    println!(
+        "burst: {} joins answered ({matched} matched at once) at {burst} in flight, {:.0} joins/s; join p50 {} p99 {} max {}; failed: {failed} ({kinds})",
+        lat.len(),
+        lat.len() as f64 / burst_secs,
+        ms(percentile(&lat, 0.50)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().unwrap_or(&Duration::ZERO)),
+    );
+    if failed > 0 {
+        return Err(format!("burst: {failed} joins failed").into());
+    }
+    let live = count(
+        pg,
+        "SELECT count(DISTINCT interviewer_id) AS n FROM matches WHERE event_id = $1::uuid AND status IN ('pending', 'accepted')",
+        event_uuid,
+    )
+    .await?;
+    let live_total = count(
+        pg,
+        "SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid AND status IN ('pending', 'accepted')",
+        event_uuid,
+    )
+    .await?;
+    // Nobody accepts in the bench: a match made in the burst may expire (60 s), which drops
+    // its seeker and parks its interviewer. Every seat is then live or parked.
+    let expired = count(
+        pg,
+        "SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid AND status = 'expired'",
+        event_uuid,
+    )
+    .await?;
+    // Every seeker asks for their place; the waiting places must be exactly 1..n.
+    let c = ctx.clone();
+    let states = for_each_seeker(n, 64, move |i| {
+        let c = c.clone();
+        async move {
+            let (_, b) = call(
+                &c.http,
+                reqwest::Method::GET,
+                &format!("{}/api/v1/queue/status", c.servers[i % 2]),
+                &c.seekers[i].token,
+                None,
+            )
+            .await?;
+            Ok::<_, BoxError>((
+                b["status"].as_str().unwrap_or("?").to_owned(),
+                b["position"].as_u64().unwrap_or(0),
+                i,
+            ))
+        }
+    })
+    .await?;
+    let mut places = vec![];
+    let (mut seated, mut gone) = (0i64, 0i64);
+    for s in states {
+        let (state, position, i) = s?;
+        match state.as_str() {
+            "waiting" => places.push((position, i)),
+            "matched" => seated += 1,
+            _ => gone += 1,
+        }
+    }
+    places.sort_unstable();
+    let positions: HashSet<u64> = places.iter().map(|p| p.0).collect();
+    let w = places.len() as u64;
+    let exact = (1..=w).all(|p| positions.contains(&p));
+    println!(
+        "  checked: {live_total} live matches over {live} interviewers, {expired} expired; {seated} seekers matched, {w} waiting, positions exactly 1..{w}: {exact}"
+    );
+    if live != live_total
+        || live_total + expired != n_seats as i64
+        || seated != live_total
+        || gone != expired
+        || !exact
+    {
+        return Err(
+            "burst: the seats or the queue are not what exactly-once matching gives".into(),
+        );
+    }
+    Ok(places)
+}
+
+/// Everyone waiting keeps an eye on their place for `POLL_ROUNDS` × `POLL_EVERY` seconds:
+/// the first `streams` through `GET /queue/stream` on server A, the rest polling
+/// `GET /queue/status` every `POLL_EVERY` seconds with their own tokens, their polls spread
+/// evenly; meanwhile `wrk` loads one waiting seeker's token. The first round warms the token
+/// caches; the rest are measured.
+async fn waiting(
+    ctx: &Ctx,
+    db: &Db,
     waiting: &[(u64, usize)],
+    streams: usize,
+    wrk_connections: usize,
 ) -> Fallible<()> {
     let every = Duration::from_secs(env_num("POLL_EVERY", 5) as u64);
     let rounds = env_num("POLL_ROUNDS", 6).max(2);
-    let n = waiting.len().max(1);
-    let start = tokio::time::Instant::now() + Duration::from_millis(200);
-    let mut tasks = Vec::with_capacity(n);
-    for (k, &(_, i)) in waiting.iter().enumerate() {
+    let streams = streams.min(waiting.len() / 2);
+    let (streamers, pollers) = waiting.split_at(streams);
+    let start = tokio::time::Instant::now() + Duration::from_millis(500);
+    let end = start + every * rounds as u32;
+
+    // Streams: each must deliver its first status and stay open to the end.
+    let stream_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let mut stream_tasks = Vec::with_capacity(streams);
+    for &(_, i) in streamers {
         let (http, base, token) = (
-            http.clone(),
-            servers[i % 2].clone(),
-            seekers[i].token.clone(),
+            stream_client.clone(),
+            ctx.servers[0].clone(),
+            ctx.seekers[i].token.clone(),
+        );
+        stream_tasks.push(tokio::spawn(async move {
+            let opened = Instant::now();
+            let mut resp = match http
+                .get(format!("{base}/api/v1/queue/stream"))
+                .bearer_auth(&token)
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => r,
+                Ok(r) => return Err(format!("stream {}", r.status().as_u16())),
+                Err(e) => return Err(failure("stream", &e)),
+            };
+            let mut first = None;
+            loop {
+                match tokio::time::timeout_at(end, resp.chunk()).await {
+                    Err(_) => break,
+                    Ok(Ok(Some(chunk))) => {
+                        if first.is_none() && chunk.windows(13).any(|w| w == b"event: status") {
+                            first = Some(opened.elapsed());
+                        }
+                    }
+                    Ok(Ok(None)) => return Err("stream closed early".into()),
+                    Ok(Err(e)) => return Err(failure("stream", &e)),
+                }
+            }
+            first.ok_or_else(|| "stream sent no status".to_owned())
+        }));
+    }
+
+    // One waiting seeker's token under wrk, on server A, unlimited.
+    let wrk_task = if wrk_connections > 0 {
+        let (_, i) = pollers[pollers.len() / 2];
+        let email = ctx.seekers[i].email.clone();
+        let now = chrono::Utc::now();
+        jobby_domain::usecases::accounts::set_rate_limit(db, &email, "read", Some(10_000_000), now)
+            .await?;
+        let (url, token) = (
+            format!("{}/api/v1/queue/status", ctx.servers[0]),
+            ctx.seekers[i].token.clone(),
+        );
+        let secs = (every * (rounds as u32 - 1)).as_secs();
+        Some(tokio::spawn(async move {
+            tokio::time::sleep_until(start + every).await;
+            tokio::task::spawn_blocking(move || {
+                Command::new("wrk")
+                    .args(["--latency", "-t", "1", "-c"])
+                    .arg(wrk_connections.to_string())
+                    .arg("-d")
+                    .arg(format!("{secs}s"))
+                    .arg("-H")
+                    .arg(format!("Authorization: Bearer {token}"))
+                    .arg(url)
+                    .output()
+            })
+            .await
+        }))
+    } else {
+        None
+    };
+
+    let n = pollers.len().max(1);
+    let mut tasks = Vec::with_capacity(n);
+    for (k, &(_, i)) in pollers.iter().enumerate() {
+        let (http, base, token) = (
+            ctx.http.clone(),
+            ctx.servers[i % 2].clone(),
+            ctx.seekers[i].token.clone(),
         );
         let offset = every.mul_f64(k as f64 / n as f64);
         tasks.push(tokio::spawn(async move {
             let mut measured = Vec::with_capacity(rounds - 1);
-            let mut errors = 0usize;
+            let mut failures = vec![];
             for r in 0..rounds {
                 tokio::time::sleep_until(start + offset + every * r as u32).await;
                 let t0 = Instant::now();
-                let ok = matches!(
-                    call(&http, reqwest::Method::GET, &format!("{base}/api/v1/queue/status"), &token, None).await,
-                    Ok((200, ref b)) if b["status"] == "waiting"
-                );
+                let outcome = match call(
+                    &http,
+                    reqwest::Method::GET,
+                    &format!("{base}/api/v1/queue/status"),
+                    &token,
+                    None,
+                )
+                .await
+                {
+                    Ok((200, b)) if b["status"] == "waiting" => None,
+                    Ok((200, b)) => Some(format!("status {}", b["status"])),
+                    Ok((st, b)) => Some(refused("status", st, &b)),
+                    Err(e) => Some(failure("status", &e)),
+                };
                 if r > 0 {
                     measured.push(t0.elapsed());
-                    errors += usize::from(!ok);
+                    failures.extend(outcome);
                 }
             }
-            (measured, errors)
+            (measured, failures)
         }));
     }
-    // Counters once the warm-up round is over, and at the end.
+    // Counters once the warm-up round is over, memory in the middle, counters at the end.
     tokio::time::sleep_until(start + every + Duration::from_millis(100)).await;
-    let warm = cache_counts(http, servers).await?;
+    let warm = cache_counts(&ctx.http, &ctx.servers).await?;
     let t = Instant::now();
+    tokio::time::sleep_until(start + every * (rounds as u32 / 2 + 1)).await;
+    let mem = std::env::var("BENCH_A_PID").map_or("?".into(), |pid| memory(&pid));
     let mut lat = Vec::with_capacity(n * (rounds - 1));
-    let mut errors = 0;
+    let mut failures = vec![];
     for r in join_all(tasks).await {
-        let (l, e) = r?;
+        let (l, f) = r?;
         lat.extend(l);
-        errors += e;
+        failures.extend(f);
     }
     let secs = t.elapsed().as_secs_f64();
-    let end = cache_counts(http, servers).await?;
-    let (hits, misses, unheard) = (end.0 - warm.0, end.1 - warm.1, end.2 - warm.2);
+    let end_counts = cache_counts(&ctx.http, &ctx.servers).await?;
+    let (hits, misses, unheard) = (
+        end_counts.0 - warm.0,
+        end_counts.1 - warm.1,
+        end_counts.2 - warm.2,
+    );
     lat.sort();
+    let (failed, kinds) = tally(failures);
     println!(
-        "polling: {n} waiting seekers, each GET /queue/status every {} s with its own token: {} polls in {secs:.0} s ({:.0}/s), errors {errors}; p50 {} p99 {} max {}; token cache after warm-up: {hits} hits, {misses} misses ({:.2}% from the cache; {unheard} of the misses while access changes were not heard)",
+        "waiting: {} seekers polling GET /queue/status every {} s with their own tokens: {} polls in {secs:.0} s ({:.0}/s); p50 {} p99 {} max {}; failed: {failed} ({kinds})",
+        pollers.len(),
         every.as_secs(),
         lat.len(),
         lat.len() as f64 / secs,
         ms(percentile(&lat, 0.50)),
         ms(percentile(&lat, 0.99)),
         ms(*lat.last().unwrap_or(&Duration::ZERO)),
+    );
+    println!(
+        "  token cache after warm-up: {hits} hits, {misses} misses ({:.2}% from the cache; {unheard} of the misses while access changes were not heard)",
         100.0 * hits as f64 / (hits + misses).max(1) as f64,
     );
+    let mut firsts = vec![];
+    let (stream_failed, stream_kinds) = tally(join_all(stream_tasks).await.into_iter().filter_map(
+        |r| match r {
+            Ok(Ok(first)) => {
+                firsts.push(first);
+                None
+            }
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(format!("stream task: {e}")),
+        },
+    ));
+    firsts.sort();
+    println!(
+        "  {} of {streams} streams open on server A to the end; first status p50 {} p99 {}; failed: {stream_failed} ({stream_kinds})",
+        firsts.len(),
+        ms(percentile(&firsts, 0.50)),
+        ms(percentile(&firsts, 0.99)),
+    );
+    println!("  server A memory with the streams open and the polls going: {mem}");
+    if let Some(task) = wrk_task {
+        let out = task.await??.map_err(|e| format!("wrk: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let find = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.trim_start().strip_prefix(prefix))
+                .map_or("?".to_owned(), |v| {
+                    v.split_whitespace().next().unwrap_or("?").to_owned()
+                })
+        };
+        println!(
+            "  meanwhile wrk, {wrk_connections} connections on one waiting seeker's token: {} requests/s, p50 {} p99 {}, non-2xx {}",
+            find("Requests/sec:"),
+            find("50%"),
+            find("99%"),
+            text.lines()
+                .find_map(|l| l.trim_start().strip_prefix("Non-2xx or 3xx responses:"))
+                .map_or("0".to_owned(), |v| v.trim().to_owned()),
+        );
+    }
+    if failed > 0 || stream_failed > 0 {
+        return Err(format!("waiting: {failed} polls and {stream_failed} streams failed").into());
+    }
     Ok(())
 }
 
@@ -311,8 +850,9 @@ async fn main() -> Fallible<()> {
     let servers = [std::env::var("BENCH_A")?, std::env::var("BENCH_B")?];
     let n_seekers = env_num("SEEKERS", 10_000);
     let n_seats = env_num("SEATS", 100);
-    let rate = env_num("RATE", 200).max(1);
-    let burst = env_num("BURST", 256);
+    let rates = [env_num("RATE", 200).max(1), env_num("RATE2", 500)];
+    let burst_width = env_num("BURST", 256);
+    let limit = Duration::from_secs(env_num("LIMIT", 60) as u64);
     let pg = jobby_postgres::connect(&url, 8).await?;
     let db = Db::new(Arc::new(jobby_postgres::connect(&url, 8).await?));
 
@@ -378,205 +918,33 @@ async fn main() -> Fallible<()> {
         .await?;
         assert_eq!(st, 200, "availability: {b}");
     }
-
-    // 1. Free seats: join, matched at once, decline.
     let ctx = Ctx {
         http: http.clone(),
         servers: servers.clone(),
         seekers: seekers.clone(),
         event: event.clone(),
     };
-    let t = Instant::now();
-    let cycles = arrivals(n_seekers, rate, move |i| {
-        let c = ctx.clone();
-        async move {
-            let s = &c.seekers[i];
-            let base = &c.servers[i % 2];
-            let t0 = Instant::now();
-            let (st, b) = call(
-                &c.http,
-                reqwest::Method::POST,
-                &format!("{base}/api/v1/queue/join"),
-                &s.token,
-                Some(json!({"event_id": c.event})),
-            )
-            .await?;
-            if st != 200 {
-                return Err(format!("join answered {st}: {b}").into());
-            }
-            let mut status = b;
-            let mut polls = 0usize;
-            while status["status"] != "matched" {
-                // Not matched at once (the seats were all taken): wait as a client would,
-                // asking as often as the status object says.
-                polls += 1;
-                let every = status["poll_interval_seconds"].as_u64().unwrap_or(5).max(1);
-                tokio::time::sleep(Duration::from_secs(every)).await;
-                status = call(
-                    &c.http,
-                    reqwest::Method::GET,
-                    &format!("{base}/api/v1/queue/status"),
-                    &s.token,
-                    None,
-                )
-                .await?
-                .1;
-            }
-            let latency = t0.elapsed();
-            let mid = status["match_id"].as_str().ok_or("no match id")?;
-            let (st, b) = call(
-                &c.http,
-                reqwest::Method::POST,
-                &format!("{}/api/v1/matches/{mid}/decline", c.servers[(i + 1) % 2]),
-                &s.token,
-                Some(json!({})),
-            )
-            .await?;
-            if st != 200 {
-                return Err(format!("decline answered {st}: {b}").into());
-            }
-            Ok((latency, polls))
-        }
-    })
-    .await?;
-    let waited: usize = cycles.iter().map(|c| c.1).sum();
-    let mut lat: Vec<Duration> = cycles.into_iter().map(|c| c.0).collect();
-    let free_secs = t.elapsed().as_secs_f64();
-    lat.sort();
-    println!(
-        "free seats: {} joins arriving at {rate}/s (achieved {:.0}/s), {} polls needed; join→matched p50 {} p99 {} max {}",
-        lat.len(),
-        lat.len() as f64 / free_secs,
-        waited,
-        ms(percentile(&lat, 0.50)),
-        ms(percentile(&lat, 0.99)),
-        ms(*lat.last().unwrap_or(&Duration::ZERO)),
-    );
-    let per_seeker = count(
-        &pg,
-        "SELECT count(*) AS n FROM (SELECT seeker_id FROM matches WHERE event_id = $1::uuid GROUP BY seeker_id HAVING count(*) <> 1) x",
-        &event_uuid,
-    )
-    .await?;
-    let total = count(
-        &pg,
-        "SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid",
-        &event_uuid,
-    )
-    .await?;
-    // Each interviewer's matches, in the order they were made and ended under the event's
-    // lock (the outbox order), must alternate: made, ended (the same match), made, ended…
-    let overlaps = count(
-        &pg,
-        "WITH ev AS (SELECT id, kind, payload->>'interviewer_id' AS iv, payload->>'match_id' AS mid \
-           FROM outbox WHERE event_id = $1::uuid \
-           AND kind IN ('match.created', 'match.declined', 'match.expired', 'match.completed')), \
-         seq AS (SELECT kind, mid, lag(kind) OVER w AS prev_kind, lag(mid) OVER w AS prev_mid \
-           FROM ev WINDOW w AS (PARTITION BY iv ORDER BY id)) \
-         SELECT count(*) AS n FROM seq WHERE (kind = 'match.created' AND prev_kind = 'match.created') \
-           OR (kind <> 'match.created' AND (prev_kind IS DISTINCT FROM 'match.created' OR prev_mid IS DISTINCT FROM mid))",
-        &event_uuid,
-    )
-    .await?;
-    println!(
-        "  checked: {total} matches, seekers not matched exactly once: {per_seeker}, interviewer double bookings: {overlaps}"
-    );
-    if total != n_seekers as i64 || per_seeker != 0 || overlaps != 0 {
-        return Err("free seats: pairings were not exactly once".into());
+
+    // 1. Free seats: join, matched at once, decline; at each rate in turn.
+    let mut round = 0;
+    for rate in rates.into_iter().filter(|r| *r > 0) {
+        round += 1;
+        free_seats(&ctx, &pg, &event_uuid, rate, limit, round).await?;
     }
 
     // 2. Burst: everyone joins again at once; the seats fill, the rest wait.
-    let ctx = Ctx {
-        http: http.clone(),
-        servers: servers.clone(),
-        seekers: seekers.clone(),
-        event: event.clone(),
-    };
-    let t = Instant::now();
-    let joins = for_each_seeker(n_seekers, burst, move |i| {
-        let c = ctx.clone();
-        async move {
-            let t0 = Instant::now();
-            let (st, b) = call(
-                &c.http,
-                reqwest::Method::POST,
-                &format!("{}/api/v1/queue/join", c.servers[i % 2]),
-                &c.seekers[i].token,
-                Some(json!({"event_id": c.event})),
-            )
-            .await?;
-            if st != 200 {
-                return Err(format!("join answered {st}: {b}").into());
-            }
-            Ok((t0.elapsed(), b["status"] == "matched"))
-        }
-    })
-    .await?;
-    let matched = joins.iter().filter(|j| j.1).count();
-    let mut lat: Vec<Duration> = joins.into_iter().map(|j| j.0).collect();
-    let burst_secs = t.elapsed().as_secs_f64();
-    lat.sort();
-    println!(
-        "burst: {} joins answered ({} matched at once) at {burst} in flight, {:.0} joins/s; join p50 {} p99 {} max {}",
-        lat.len(),
-        matched,
-        lat.len() as f64 / burst_secs,
-        ms(percentile(&lat, 0.50)),
-        ms(percentile(&lat, 0.99)),
-        ms(*lat.last().unwrap_or(&Duration::ZERO)),
-    );
-    let live = count(
-        &pg,
-        "SELECT count(DISTINCT interviewer_id) AS n FROM matches WHERE event_id = $1::uuid AND status IN ('pending', 'accepted')",
-        &event_uuid,
+    let places = burst(&ctx, &pg, &event_uuid, burst_width, n_seats).await?;
+
+    // 3. Waiting: streams, polls, and wrk on one token.
+    waiting(
+        &ctx,
+        &db,
+        &places,
+        env_num("STREAMS", 2000),
+        env_num("WRK_CONNECTIONS", 64),
     )
     .await?;
-    let live_total = count(
-        &pg,
-        "SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid AND status IN ('pending', 'accepted')",
-        &event_uuid,
-    )
-    .await?;
-    // Every waiting seeker asks for their place; the places must be exactly 1..n.
-    let ctx = Ctx {
-        http: http.clone(),
-        servers: servers.clone(),
-        seekers: seekers.clone(),
-        event: event.clone(),
-    };
-    let mut places: Vec<(u64, usize)> = for_each_seeker(n_seekers, 64, move |i| {
-        let c = ctx.clone();
-        async move {
-            let (_, b) = call(
-                &c.http,
-                reqwest::Method::GET,
-                &format!("{}/api/v1/queue/status", c.servers[i % 2]),
-                &c.seekers[i].token,
-                None,
-            )
-            .await?;
-            Ok((b["status"] == "waiting").then(|| (b["position"].as_u64().unwrap_or(0), i)))
-        }
-    })
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
-    places.sort_unstable();
-    let positions: HashSet<u64> = places.iter().map(|p| p.0).collect();
-    let expected = (n_seekers - n_seats) as u64;
-    let exact = places.len() as u64 == expected && (1..=expected).all(|p| positions.contains(&p));
-    println!(
-        "  checked: {live_total} live matches over {live} interviewers; {} waiting, positions exactly 1..{expected}: {exact}",
-        places.len()
-    );
-    if live != n_seats as i64 || live_total != n_seats as i64 || !exact {
-        return Err(
-            "burst: the seats or the queue are not what exactly-once matching gives".into(),
-        );
-    }
-    poll(&http, &servers, &seekers, &places).await?;
-    let (pos, mid) = places[places.len() / 2];
+    let (pos, mid) = places[places.len() / 2 + 1];
     println!("STATUS_POSITION={pos}");
     println!("STATUS_EMAIL={}", seekers[mid].email);
     println!("STATUS_TOKEN={}", seekers[mid].token);

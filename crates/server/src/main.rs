@@ -252,7 +252,7 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if once {
         let p = purge(&db, &clock).await;
-        let expired = sweep(&db, &clock).await;
+        let expired = sweep(&db, &queue::Rounds::default(), &clock).await;
         println!(
             "purged {} idempotency keys, {} sessions, {} outbox records and {} room tickets; expired {expired} matches",
             p.keys, p.sessions, p.outbox, p.tickets
@@ -282,7 +282,7 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
     loop {
         tokio::select! {
             _ = sweep_tick.tick() => {
-                sweep(&db, &clock).await;
+                sweep(&db, &rounds, &clock).await;
             }
             _ = rounds_tick.tick() => {
                 if let Err(e) = queue::catch_up(&db, &rounds, &*clock).await {
@@ -297,8 +297,8 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
 }
 
 /// One pass of the match expiry sweeper; returns how many matches expired.
-async fn sweep(db: &Db, clock: &Arc<dyn Clock>) -> usize {
-    match jobby_domain::usecases::matches::expire_due(db, clock.now()).await {
+async fn sweep(db: &Db, rounds: &queue::Rounds, clock: &Arc<dyn Clock>) -> usize {
+    match jobby_domain::usecases::matches::expire_due(db, rounds, &**clock).await {
         Ok(0) => 0,
         Ok(n) => {
             tracing::info!(expired = n, "matches expired");

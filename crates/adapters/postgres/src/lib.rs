@@ -489,12 +489,12 @@ mod contract {
             ))
             .await
             .unwrap();
-        // Holds A's lock, moves the seeker from A to B, matched with B's interviewer.
+        // Holds A's matching lock, moves the seeker from A to B, matched with B's interviewer.
         let mut mover = AsyncPgConnection::establish(&url).await.unwrap();
         mover
             .batch_execute(&format!(
                 "BEGIN; \
-                 SELECT id FROM events WHERE id = '{ea}' FOR NO KEY UPDATE; \
+                 SELECT pg_advisory_xact_lock(event_matching_key('{ea}')); \
                  DELETE FROM queue_entries WHERE seeker_id = '{seeker}'; \
                  INSERT INTO matches (id, event_id, seeker_id, interviewer_id, status, created_at, expires_at) \
                    VALUES ('{m}', '{eb}', '{seeker}', '{interviewer}', 'pending', now(), now() + interval '1 minute'); \
@@ -689,6 +689,90 @@ mod contract {
             entries(&mut admin, e2).await,
             0,
             "the end removed the entry"
+        );
+    }
+
+    /// A decline holds only its match. An end that reaches the match while an interviewer's
+    /// decline (sending the seeker back to wait) is under way waits for it, and the seeker it
+    /// sent back leaves with the rest of the queue: nobody is left waiting in an ended event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_decline_under_way_when_the_event_ends_leaves_nobody_waiting() {
+        use std::time::Duration;
+
+        use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+        use diesel::{QueryableByName, sql_query};
+        use diesel_async::{
+            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+        };
+        use jobby_domain::model::ids::{EventId, UserId};
+        use jobby_domain::ports::Db;
+        use jobby_domain::usecases::events;
+
+        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
+            return;
+        };
+        let db = Db::new(Arc::new(crate::connect(&url, 4).await.unwrap()));
+        let [owner, interviewer, seeker] = [(); 3].map(|()| UserId::new().uuid());
+        let [ev, m] = [(); 2].map(|()| uuid::Uuid::now_v7());
+        let mut admin = AsyncPgConnection::establish(&url).await.unwrap();
+        admin
+            .batch_execute(&format!(
+                "INSERT INTO users (id, email, account_type, password_hash) VALUES \
+                   ('{owner}', 'o@x.dev', 'recruiter', 'x'), ('{interviewer}', 'i@x.dev', 'recruiter', 'x'), \
+                   ('{seeker}', 's@x.dev', 'seeker', 'x'); \
+                 INSERT INTO events (id, owner_id, title, status, created_at) VALUES \
+                   ('{ev}', '{owner}', 'E', 'live', now()); \
+                 INSERT INTO event_interviewers (event_id, user_id, available, idle_since) VALUES \
+                   ('{ev}', '{interviewer}', true, now()); \
+                 INSERT INTO matches (id, event_id, seeker_id, interviewer_id, status, created_at, expires_at) \
+                   VALUES ('{m}', '{ev}', '{seeker}', '{interviewer}', 'pending', now(), now() + interval '1 minute'); \
+                 INSERT INTO queue_entries (seeker_id, event_id, joined_at, state, match_id) \
+                   VALUES ('{seeker}', '{ev}', now(), 'matched', '{m}');"
+            ))
+            .await
+            .unwrap();
+        // The interviewer's decline, mid-transaction: the match locked and declined, the
+        // seeker waiting again.
+        let mut declining = AsyncPgConnection::establish(&url).await.unwrap();
+        declining
+            .batch_execute(&format!(
+                "BEGIN; \
+                 SELECT id FROM matches WHERE id = '{m}' FOR NO KEY UPDATE; \
+                 UPDATE matches SET status = 'declined', declined_by = 'interviewer', ended_at = now() WHERE id = '{m}'; \
+                 UPDATE queue_entries SET state = 'waiting', match_id = NULL WHERE seeker_id = '{seeker}';"
+            ))
+            .await
+            .unwrap();
+        let (owner_id, event) = (UserId::from_uuid(owner), EventId::from_uuid(ev));
+        let end = tokio::spawn(async move {
+            let at = chrono::Utc::now();
+            db.transaction(move |r| {
+                Box::pin(async move { events::end(r, owner_id, event, at).await })
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!end.is_finished(), "the end waits for the decline");
+        declining.batch_execute("COMMIT").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), end)
+            .await
+            .expect("the end finishes")
+            .unwrap()
+            .unwrap();
+
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let left: Count = sql_query("SELECT count(*) AS n FROM queue_entries WHERE event_id = $1")
+            .bind::<SqlUuid, _>(ev)
+            .get_result(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(
+            left.n, 0,
+            "the seeker sent back to wait left with the queue"
         );
     }
 }

@@ -315,7 +315,12 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
         .unwrap();
 
     // Not due yet: nothing happens.
-    assert_eq!(matches::expire_due(&db, now()).await.unwrap(), 0);
+    assert_eq!(
+        matches::expire_due(&db, rounds(), &At(now()))
+            .await
+            .unwrap(),
+        0
+    );
     let late = now() + Duration::seconds(61);
     let refused = db
         .transaction(move |t| Box::pin(async move { matches::accept(t, r, m, late).await }))
@@ -328,8 +333,15 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
             ..
         }
     ));
-    assert_eq!(matches::expire_due(&db, late).await.unwrap(), 1);
-    assert_eq!(matches::expire_due(&db, late).await.unwrap(), 0, "once");
+    assert_eq!(
+        matches::expire_due(&db, rounds(), &At(late)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        matches::expire_due(&db, rounds(), &At(late)).await.unwrap(),
+        0,
+        "once"
+    );
     assert_eq!(get_match(&db, a, m).await.status, MatchStatus::Expired);
     // a had accepted: back to waiting. r had not: marked away, so no new match yet.
     assert!(waiting_at(&status(&db, a).await, 1));
@@ -338,7 +350,10 @@ pub async fn expiry_requeues_accepters_and_drops_the_rest(db: Arc<dyn Database>)
     assert_eq!(again.status, QueueState::Matched, "r did not decline a");
     // This time a does not accept either: a leaves the queue.
     let late = now() + Duration::seconds(61);
-    assert_eq!(matches::expire_due(&db, late).await.unwrap(), 1);
+    assert_eq!(
+        matches::expire_due(&db, rounds(), &At(late)).await.unwrap(),
+        1
+    );
     assert_eq!(status(&db, a).await.status, QueueState::NotQueued);
 
     // Ending the event sends waiting seekers away and expires pending matches.

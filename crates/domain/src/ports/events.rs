@@ -17,16 +17,18 @@ pub enum EventLock {
     /// of transactions hold this at once, beside one holding [`EventLock::Matching`]. A join
     /// takes this: its entry cannot land in an event that ended meanwhile.
     Status,
-    /// One transaction at a time changes the event's seats and matches: matching rounds,
-    /// declines, completions, expiries, availability. Joins go on beside it.
+    /// One transaction at a time seats the event's interviewers: matching rounds, accepts,
+    /// completions, expiries, leaves, availability. Joins and declines go on beside it (a
+    /// decline holds only its match, see [`super::MatchRepo::lock_match`]).
     Matching,
-    /// Everything waits: the event's own status or settings change (start, end, update).
+    /// [`EventLock::Matching`], and nothing else either: the event's own status or settings
+    /// change (start, end, update).
     Exclusive,
 }
 
-/// Events and their interviewer seats. Every change to an event's seats or matches happens
-/// under [`EventRepo::lock_event`] with [`EventLock::Matching`] or stronger; a seeker enters
-/// the queue under [`EventLock::Status`].
+/// Events and their interviewer seats. Seats are given under [`EventRepo::lock_event`] with
+/// [`EventLock::Matching`] or stronger; a seeker enters the queue under
+/// [`EventLock::Status`].
 #[async_trait]
 pub trait EventRepo: Send {
     async fn insert_event(&mut self, event: &Event) -> Result<(), StoreError>;

@@ -25,6 +25,9 @@ pub trait MatchRepo: Send {
     async fn update_match(&mut self, m: &Match) -> Result<(), StoreError>;
     /// A match the user takes part in.
     async fn match_for(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError>;
+    /// [`MatchRepo::match_for`], the match locked until the transaction ends: every change
+    /// to a match is made holding this, so two changes to one match never interleave.
+    async fn lock_match(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError>;
     /// The user's matches, newest first, `limit + 1` rows.
     async fn list_matches_for(
         &mut self,

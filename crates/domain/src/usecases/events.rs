@@ -166,6 +166,19 @@ pub async fn end(
     }
     repo.update_event(&event).await?;
     let mut out = vec![DomainEvent::of_event(Kind::EventEnded, &event, now)];
+    for live in repo.live_matches(id).await? {
+        // Locked and read again: a decline may have ended it meanwhile.
+        let Some(mut m) = repo.lock_match(live.seeker_id, live.id).await? else {
+            continue;
+        };
+        if m.end_with_event(now) {
+            repo.update_match(&m).await?;
+            out.push(DomainEvent::of_match(Kind::MatchExpired, &m, now));
+            out.push(settle_seeker(repo, &m, SeekerOutcome::Leaves, "event_ended", now).await?);
+        }
+    }
+    // Last, so a seeker a decline sent back to wait before its match was locked here leaves
+    // with the rest.
     for seeker in repo.remove_waiting(id).await? {
         out.push(DomainEvent::queue(
             Kind::QueueLeft,
@@ -174,13 +187,6 @@ pub async fn end(
             "event_ended",
             now,
         ));
-    }
-    for mut m in repo.live_matches(id).await? {
-        if m.end_with_event(now) {
-            repo.update_match(&m).await?;
-            out.push(DomainEvent::of_match(Kind::MatchExpired, &m, now));
-            out.push(settle_seeker(repo, &m, SeekerOutcome::Leaves, "event_ended", now).await?);
-        }
     }
     for seat in repo.seats(id).await? {
         if seat.available {

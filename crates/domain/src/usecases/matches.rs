@@ -60,15 +60,20 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |m| m.id.to_string()))
 }
 
-/// The match, re-read with its event locked (and the event), so no other change to the
-/// event interleaves.
+/// The match, locked, with its event locked for matching (and the event): no other change
+/// to the match or to the event's seats interleaves.
 async fn locked(repo: &mut dyn Repo, user: UserId, id: MatchId) -> Result<(Match, Event), Error> {
     let m = get(repo, user, id).await?;
     let event = repo
         .lock_event(m.event_id, EventLock::Matching)
         .await?
         .ok_or(Error::NotFound)?;
-    Ok((get(repo, user, id).await?, event))
+    Ok((lock(repo, user, id).await?, event))
+}
+
+/// The match, locked until the transaction ends.
+async fn lock(repo: &mut dyn Repo, user: UserId, id: MatchId) -> Result<Match, Error> {
+    repo.lock_match(user, id).await?.ok_or(Error::NotFound)
 }
 
 /// One participant accepts. Returns the match and whether both have now accepted.
@@ -107,7 +112,9 @@ pub async fn decline(
         check_text(&mut e, "reason", r, DECLINE_REASON_MAX);
         e.into_result()?;
     }
-    let (mut m, _) = locked(repo, user, id).await?;
+    // The match alone is locked: a decline frees a seat and takes none, so it runs beside
+    // the event's matching (which seats an interviewer only once their match has ended).
+    let mut m = lock(repo, user, id).await?;
     let side = m.side_of(user).ok_or(Error::NotFound)?;
     let outcome = m.decline(side, now).map_err(refused)?;
     repo.update_match(&m).await?;
@@ -158,7 +165,7 @@ async fn expire_one(repo: &mut dyn Repo, due: Match, now: DateTime<Utc>) -> Resu
     let Some(event) = repo.lock_event(due.event_id, EventLock::Matching).await? else {
         return Ok(false);
     };
-    let Some(mut m) = repo.match_for(due.seeker_id, due.id).await? else {
+    let Some(mut m) = repo.lock_match(due.seeker_id, due.id).await? else {
         return Ok(false);
     };
     let Ok(outcome) = m.expire(now) else {
@@ -183,19 +190,31 @@ async fn expire_one(repo: &mut dyn Repo, due: Match, now: DateTime<Utc>) -> Resu
     Ok(true)
 }
 
-/// Expires every match whose accept window has closed, each in its own transaction. Safe to
-/// run in several processes at once: each match is re-checked under its event's lock.
-/// Returns how many expired.
-pub async fn expire_due(db: &Db, now: DateTime<Utc>) -> Result<usize, Error> {
+/// Expires every match whose accept window has closed (by `clock`), each in its own
+/// transaction, then runs a matching round for each event where one expired (a seeker who
+/// joined while the expiry ran may have been missed by its own round). Safe to run in
+/// several processes at once: each match is re-checked under its event's lock. Returns how
+/// many expired.
+pub async fn expire_due(db: &Db, rounds: &Rounds, clock: &dyn Clock) -> Result<usize, Error> {
+    let now = clock.now();
     let due = db
         .read(move |r| Box::pin(async move { r.due_matches(now, 200).await.map_err(Error::from) }))
         .await?;
-    let mut n = 0;
+    let (mut n, mut events) = (0, Vec::new());
     for m in due {
+        let event = m.event_id;
         let expired = db
             .transaction(move |r| Box::pin(async move { expire_one(r, m, now).await }))
             .await?;
-        n += usize::from(expired);
+        if expired {
+            n += 1;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+    }
+    for event in events {
+        rounds.run(db, clock, event).await?;
     }
     Ok(n)
 }
@@ -338,7 +357,7 @@ pub async fn open_room(
     let ticket = repo.room_ticket(&hash).await?.ok_or(RoomError::Unknown)?;
     ticket.admits(user, now)?;
     let mut m = repo
-        .match_for(user, ticket.match_id)
+        .lock_match(user, ticket.match_id)
         .await?
         .ok_or(RoomError::Unknown)?;
     if m.status != MatchStatus::Accepted {

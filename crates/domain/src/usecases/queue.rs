@@ -243,6 +243,12 @@ pub async fn round(
     event_id: EventId,
     now: DateTime<Utc>,
 ) -> Result<Vec<Match>, Error> {
+    // No free seat, no round: whoever frees one runs a round after their change commits,
+    // and that round sees every seeker who was waiting by then. So a full event's joins
+    // never wait for its lock.
+    if repo.free_seats(event_id).await?.is_empty() {
+        return Ok(vec![]);
+    }
     match repo.lock_event(event_id, EventLock::Matching).await? {
         Some(event) => rematch(repo, &event, now).await,
         None => Ok(vec![]),
@@ -369,7 +375,7 @@ pub async fn leave(
     };
     let mut out = Vec::new();
     if let EntryState::Matched(id) = entry.state
-        && let Some(mut m) = repo.match_for(seeker, id).await?
+        && let Some(mut m) = repo.lock_match(seeker, id).await?
         && m.status.is_live()
     {
         m.abandon(now);

@@ -221,3 +221,13 @@ where
         Err(e) => ApiError::from(e).error_response(),
     }
 }
+
+/// After a change that may have freed a seat committed: a matching round for its event (see
+/// [`jobby_domain::usecases::queue::Rounds`]). A failure is logged; the server's catch-up
+/// rounds fill the seat then.
+pub async fn round_after(state: &AppState, event: jobby_domain::model::ids::EventId) {
+    match state.rounds.run(&state.db, &*state.clock, event).await {
+        Ok(ran) => state.metrics.matching_round(ran),
+        Err(e) => tracing::warn!(error = %e, "the matching round after a change failed"),
+    }
+}

@@ -48,6 +48,10 @@ impl MatchRepo for MemRepo<'_> {
             .filter(|m| m.side_of(user).is_some())
             .cloned())
     }
+    async fn lock_match(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError> {
+        // The whole transaction already holds the store's lock.
+        self.match_for(user, id).await
+    }
     async fn list_matches_for(
         &mut self,
         user: UserId,

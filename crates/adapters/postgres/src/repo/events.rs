@@ -84,12 +84,21 @@ impl EventRepo for PgRepo<'_> {
         id: EventId,
         lock: EventLock,
     ) -> Result<Option<Event>, StoreError> {
-        // Row locks: KEY SHARE (a join, beside matching) conflicts only with UPDATE (a status
-        // change); NO KEY UPDATE (matching) with itself and UPDATE.
+        // Matching takes the event's advisory lock, not its row: joins update the row (the
+        // waiting count) beside a round. A status change takes both, the advisory lock first
+        // as every holder of both does; its row lock (UPDATE) waits for the joins under way,
+        // whose KEY SHARE it conflicts with, and keeps new ones out.
+        if lock != EventLock::Status {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(event_matching_key($1))")
+                .bind::<diesel::sql_types::Uuid, _>(id.uuid())
+                .execute(&mut *self.conn)
+                .await
+                .map_err(store_err)?;
+        }
         let query = events::table.find(id.uuid()).select(EventRow::as_select());
         let row = match lock {
             EventLock::Status => query.for_key_share().first(&mut *self.conn).await,
-            EventLock::Matching => query.for_no_key_update().first(&mut *self.conn).await,
+            EventLock::Matching => query.first(&mut *self.conn).await,
             EventLock::Exclusive => query.for_update().first(&mut *self.conn).await,
         }
         .optional()

@@ -67,6 +67,22 @@ impl MatchRepo for PgRepo<'_> {
             .map_err(store_err)?;
         row.map(MatchRow::into_match).transpose()
     }
+    async fn lock_match(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError> {
+        let row = matches::table
+            .filter(matches::id.eq(id.uuid()))
+            .filter(
+                matches::seeker_id
+                    .eq(user.uuid())
+                    .or(matches::interviewer_id.eq(user.uuid())),
+            )
+            .select(MatchRow::as_select())
+            .for_no_key_update()
+            .first(&mut *self.conn)
+            .await
+            .optional()
+            .map_err(store_err)?;
+        row.map(MatchRow::into_match).transpose()
+    }
     async fn list_matches_for(
         &mut self,
         user: UserId,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::EventBody;
 use crate::AppState;
 use crate::api::ErrorBody;
-use crate::api::mutate::{Reply, mutate};
+use crate::api::mutate::{Reply, mutate, round_after};
 use crate::extract::{Authed, RawBody, parse_json, path_id};
 use crate::routes::{Access, RouteSpec, for_account, route};
 
@@ -49,7 +49,8 @@ pub async fn put_availability(
     RawBody(body): RawBody,
 ) -> HttpResponse {
     let (uid, now, raw, id) = (p.user_id, state.clock.now(), body.clone(), id.into_inner());
-    mutate(&state, &req, &p, &body, move |repo| {
+    let event = path_id::<EventId>(&id).ok();
+    let resp = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let id = path_id::<EventId>(&id)?;
             let a: Availability = parse_json(&raw)?;
@@ -57,5 +58,9 @@ pub async fn put_availability(
             Reply::ok(&EventBody::from(v))
         })
     })
-    .await
+    .await;
+    if let Some(event) = event.filter(|_| resp.status().is_success()) {
+        round_after(&state, event).await;
+    }
+    resp
 }

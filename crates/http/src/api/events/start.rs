@@ -10,7 +10,7 @@ use jobby_domain::usecases::events;
 use super::EventBody;
 use crate::AppState;
 use crate::api::ErrorBody;
-use crate::api::mutate::{Reply, mutate};
+use crate::api::mutate::{Reply, mutate, round_after};
 use crate::extract::{Authed, RawBody, path_id};
 use crate::routes::{Access, RouteSpec, for_account, route};
 
@@ -40,11 +40,16 @@ pub async fn start_event(
     RawBody(body): RawBody,
 ) -> HttpResponse {
     let (uid, now, id) = (p.user_id, state.clock.now(), id.into_inner());
-    mutate(&state, &req, &p, &body, move |repo| {
+    let event = path_id::<EventId>(&id).ok();
+    let resp = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let id = path_id::<EventId>(&id)?;
             Reply::ok(&EventBody::from(events::start(repo, uid, id, now).await?))
         })
     })
-    .await
+    .await;
+    if let Some(event) = event.filter(|_| resp.status().is_success()) {
+        round_after(&state, event).await;
+    }
+    resp
 }

@@ -40,12 +40,19 @@ pub async fn complete_match(
 ) -> HttpResponse {
     let (uid, now, id) = (p.user_id, state.clock.now(), id.into_inner());
     let base = state.config.public_url.clone();
-    mutate(&state, &req, &p, &body, move |repo| {
+    let match_id = path_id::<MatchId>(&id).ok();
+    let resp = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let id = path_id::<MatchId>(&id)?;
             let m = matches::complete(repo, uid, id, now).await?;
             Reply::ok(&MatchBody::new(m, &base))
         })
     })
-    .await
+    .await;
+    // The freed seat may have been missed by the round inside the completion (a seeker who
+    // joined meanwhile); one more after the commit catches them.
+    if let Some(id) = match_id.filter(|_| resp.status().is_success()) {
+        super::match_after(&state, uid, id).await;
+    }
+    resp
 }

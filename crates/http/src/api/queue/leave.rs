@@ -7,7 +7,7 @@ use jobby_domain::usecases::queue;
 
 use super::QueueStatusBody;
 use crate::AppState;
-use crate::api::mutate::{Reply, mutate};
+use crate::api::mutate::{Reply, mutate, round_after};
 use crate::extract::{Authed, RawBody};
 use crate::routes::{Access, RouteSpec, route};
 
@@ -29,11 +29,23 @@ pub async fn leave_queue(
     RawBody(body): RawBody,
 ) -> HttpResponse {
     let (uid, now) = (p.user_id, state.clock.now());
-    mutate(&state, &req, &p, &body, move |repo| {
+    // The event the seeker leaves: a seat their match held may be free after.
+    let event = state
+        .db
+        .read(move |r| Box::pin(async move { queue::entry_with_match(r, uid).await }))
+        .await
+        .ok()
+        .flatten()
+        .map(|(entry, _)| entry.event_id);
+    let resp = mutate(&state, &req, &p, &body, move |repo| {
         Box::pin(async move {
             let s = queue::leave(repo, uid, now).await?;
             Reply::ok(&QueueStatusBody::from(s))
         })
     })
-    .await
+    .await;
+    if let Some(event) = event.filter(|_| resp.status().is_success()) {
+        round_after(&state, event).await;
+    }
+    resp
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION event_matching_key(uuid);
