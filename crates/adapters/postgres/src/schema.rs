@@ -95,7 +95,6 @@ diesel::table! {
         created_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         ended_at -> Nullable<Timestamptz>,
-        waiting_count -> Int4,
     }
 }
 
@@ -158,6 +157,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    queue_counts (event_id, shard) {
+        event_id -> Uuid,
+        shard -> Int2,
+        waiting -> Int4,
+    }
+}
+
 diesel::joinable!(rate_limit_overrides -> users (user_id));
 diesel::joinable!(profiles -> users (user_id));
 diesel::joinable!(settings -> users (user_id));
@@ -179,4 +186,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     matches,
     room_tickets,
     outbox,
+    queue_counts,
 );

@@ -3,7 +3,7 @@
 use super::PgRepo;
 use crate::rows::events::{EventRow, SeatRow};
 use crate::rows::store_err;
-use crate::schema::{event_interviewers, events, matches, users};
+use crate::schema::{event_interviewers, events, matches, queue_counts, users};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -280,14 +280,18 @@ impl PgRepo<'_> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let queued: Vec<(Uuid, i64)> = events::table
-            .filter(events::id.eq_any(&ids))
-            .select((events::id, events::waiting_count))
-            .load::<(Uuid, i32)>(&mut *self.conn)
+        let queued: Vec<(Uuid, i64)> = queue_counts::table
+            .filter(queue_counts::event_id.eq_any(&ids))
+            .group_by(queue_counts::event_id)
+            .select((
+                queue_counts::event_id,
+                diesel::dsl::sum(queue_counts::waiting),
+            ))
+            .load::<(Uuid, Option<i64>)>(&mut *self.conn)
             .await
             .map_err(store_err)?
             .into_iter()
-            .map(|(id, n)| (id, i64::from(n)))
+            .map(|(id, n)| (id, n.unwrap_or(0)))
             .collect();
         let seats: Vec<(Uuid, i64)> = event_interviewers::table
             .filter(event_interviewers::event_id.eq_any(&ids))

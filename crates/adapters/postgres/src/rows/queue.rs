@@ -83,15 +83,18 @@ impl ViewRow {
     }
 }
 
-/// A seeker's status in one statement. The queue length is the event's `waiting_count`
-/// (kept by a trigger); the place is that less the waiting seekers behind, so a new seeker's
-/// place costs nothing to count.
+/// A seeker's status in one statement. The queue length is the sum of the event's
+/// `queue_counts` (kept by a trigger); the place is that less the waiting seekers behind,
+/// so a new seeker's place costs nothing to count.
 pub(crate) const QUEUE_VIEW: &str = "\
 SELECT q.event_id, q.state, q.match_id, \
-  CASE WHEN q.state = 'waiting' THEN e.waiting_count::bigint - (SELECT count(*) FROM queue_entries w \
+  CASE WHEN q.state = 'waiting' THEN n.waiting - (SELECT count(*) FROM queue_entries w \
     WHERE w.event_id = q.event_id AND w.state = 'waiting' \
       AND (w.joined_at, w.seeker_id) > (q.joined_at, q.seeker_id)) ELSE 0 END AS position, \
-  e.waiting_count::bigint AS queue_length, \
+  n.waiting AS queue_length, \
   m.status AS match_status \
-FROM queue_entries q JOIN events e ON e.id = q.event_id LEFT JOIN matches m ON m.id = q.match_id \
+FROM queue_entries q \
+  CROSS JOIN LATERAL (SELECT coalesce(sum(c.waiting), 0)::bigint AS waiting FROM queue_counts c \
+    WHERE c.event_id = q.event_id) n \
+  LEFT JOIN matches m ON m.id = q.match_id \
 WHERE q.seeker_id = $1";
