@@ -80,6 +80,9 @@ pub trait EventRepo: Send {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Whether a matching round could seat anyone now: an available interviewer holds no
+    /// live match while a seeker waits (a snapshot, taken without any lock).
+    async fn can_seat(&mut self, event: EventId) -> Result<bool, StoreError>;
     /// The event's available interviewers who hold no live match in any event (a snapshot:
     /// see [`EventRepo::claim_seats`]).
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError>;

@@ -20,8 +20,9 @@ pub trait MatchRepo: Send {
         &mut self,
         event: EventId,
     ) -> Result<HashSet<(UserId, UserId)>, StoreError>;
-    /// `Conflict("match")` when the seeker or the interviewer already has a live match.
-    async fn insert_match(&mut self, m: &Match) -> Result<(), StoreError>;
+    /// Inserts the matches in one write. `Conflict("match")` when a seeker or an interviewer
+    /// already has a live match (then none is inserted).
+    async fn insert_matches(&mut self, ms: &[Match]) -> Result<(), StoreError>;
     async fn update_match(&mut self, m: &Match) -> Result<(), StoreError>;
     /// A match the user takes part in.
     async fn match_for(&mut self, user: UserId, id: MatchId) -> Result<Option<Match>, StoreError>;

@@ -1,7 +1,7 @@
 //! The queue of an event.
 
 use crate::model::ids::EventId;
-use crate::model::ids::UserId;
+use crate::model::ids::{MatchId, UserId};
 use crate::model::matching::Waiting;
 use crate::model::queue::{EntryState, QueueEntry, QueueView};
 use async_trait::async_trait;
@@ -22,6 +22,9 @@ pub trait QueueRepo: Send {
         seeker: UserId,
         state: EntryState,
     ) -> Result<(), StoreError>;
+    /// Marks each seeker's entry matched with their match, in one write.
+    async fn set_entries_matched(&mut self, seated: &[(UserId, MatchId)])
+    -> Result<(), StoreError>;
     async fn delete_entry(&mut self, seeker: UserId) -> Result<(), StoreError>;
     /// Removes every waiting seeker of the event; returns who they were.
     async fn remove_waiting(&mut self, event: EventId) -> Result<Vec<UserId>, StoreError>;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::model::event::{Event, EventStatus};
-use crate::model::ids::{EventId, UserId};
+use crate::model::ids::{EventId, MatchId, UserId};
 use crate::model::matches::{Match, MatchStatus, SeekerOutcome};
 use crate::model::matching::{Pair, plan, seekers_needed};
 use crate::model::outbox::{DomainEvent, Kind};
@@ -54,14 +54,18 @@ pub(crate) async fn rematch_recording(
     } else {
         vec![]
     };
-    let mut made = Vec::new();
-    for pair in pairs {
-        let m = Match::new(event.id, pair.seeker, pair.interviewer, now);
-        repo.insert_match(&m).await?;
-        repo.set_entry_state(pair.seeker, EntryState::Matched(m.id))
-            .await?;
-        out.push(DomainEvent::of_match(Kind::MatchCreated, &m, now));
-        made.push(m);
+    let made: Vec<Match> = pairs
+        .iter()
+        .map(|p| Match::new(event.id, p.seeker, p.interviewer, now))
+        .collect();
+    if !made.is_empty() {
+        repo.insert_matches(&made).await?;
+        let seated: Vec<(UserId, MatchId)> = made.iter().map(|m| (m.seeker_id, m.id)).collect();
+        repo.set_entries_matched(&seated).await?;
+        out.extend(
+            made.iter()
+                .map(|m| DomainEvent::of_match(Kind::MatchCreated, m, now)),
+        );
     }
     if !out.is_empty() {
         repo.append_outbox(&out).await?;
@@ -243,10 +247,11 @@ pub async fn round(
     event_id: EventId,
     now: DateTime<Utc>,
 ) -> Result<Vec<Match>, Error> {
-    // No free seat, no round: whoever frees one runs a round after their change commits,
-    // and that round sees every seeker who was waiting by then. So a full event's joins
-    // never wait for its lock.
-    if repo.free_seats(event_id).await?.is_empty() {
+    // No free seat or nobody waiting, no round: whoever frees a seat, and whoever joins,
+    // runs a round after their change commits, and that round sees what was there by then.
+    // So a full event's joins, and the declines of an event nobody waits at, never wait for
+    // its lock.
+    if !repo.can_seat(event_id).await? {
         return Ok(vec![]);
     }
     match repo.lock_event(event_id, EventLock::Matching).await? {

@@ -133,6 +133,10 @@ impl EventRepo for MemRepo<'_> {
         }
         Ok(())
     }
+    async fn can_seat(&mut self, event: EventId) -> Result<bool, StoreError> {
+        let waiting = !self.state.waiting_in(event).is_empty();
+        Ok(waiting && !self.free_seats(event).await?.is_empty())
+    }
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
         let busy: HashSet<UserId> = self
             .state

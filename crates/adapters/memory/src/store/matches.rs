@@ -26,14 +26,19 @@ impl MatchRepo for MemRepo<'_> {
             .map(|m| (m.seeker_id, m.interviewer_id))
             .collect())
     }
-    async fn insert_match(&mut self, m: &Match) -> Result<(), StoreError> {
-        if self.state.matches.values().any(|o| {
-            o.status.is_live()
-                && (o.seeker_id == m.seeker_id || o.interviewer_id == m.interviewer_id)
-        }) {
-            return Err(StoreError::Conflict("match"));
+    async fn insert_matches(&mut self, ms: &[Match]) -> Result<(), StoreError> {
+        for (i, m) in ms.iter().enumerate() {
+            let taken = |o: &Match| {
+                o.status.is_live()
+                    && (o.seeker_id == m.seeker_id || o.interviewer_id == m.interviewer_id)
+            };
+            if self.state.matches.values().any(taken) || ms[..i].iter().any(taken) {
+                return Err(StoreError::Conflict("match"));
+            }
         }
-        self.state.matches.insert(m.id, m.clone());
+        for m in ms {
+            self.state.matches.insert(m.id, m.clone());
+        }
         Ok(())
     }
     async fn update_match(&mut self, m: &Match) -> Result<(), StoreError> {

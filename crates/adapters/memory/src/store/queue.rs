@@ -3,7 +3,7 @@
 use super::MemRepo;
 use async_trait::async_trait;
 use jobby_domain::model::ids::EventId;
-use jobby_domain::model::ids::UserId;
+use jobby_domain::model::ids::{MatchId, UserId};
 use jobby_domain::model::matching::Waiting;
 use jobby_domain::model::queue::{EntryState, QueueEntry, QueueView};
 use jobby_domain::ports::{QueueRepo, StoreError};
@@ -32,6 +32,17 @@ impl QueueRepo for MemRepo<'_> {
     ) -> Result<(), StoreError> {
         if let Some(e) = self.state.entries.get_mut(&seeker) {
             e.state = state;
+        }
+        Ok(())
+    }
+    async fn set_entries_matched(
+        &mut self,
+        seated: &[(UserId, MatchId)],
+    ) -> Result<(), StoreError> {
+        for (seeker, id) in seated {
+            if let Some(e) = self.state.entries.get_mut(seeker) {
+                e.state = EntryState::Matched(*id);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use super::PgRepo;
 use crate::rows::events::{EventRow, SeatRow};
 use crate::rows::store_err;
-use crate::schema::{event_interviewers, events, matches, queue_counts, users};
+use crate::schema::{event_interviewers, events, matches, queue_counts, queue_entries, users};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -220,6 +220,22 @@ impl EventRepo for PgRepo<'_> {
             .await
             .map_err(store_err)?;
         Ok(())
+    }
+    async fn can_seat(&mut self, event: EventId) -> Result<bool, StoreError> {
+        let busy = matches::table
+            .filter(matches::interviewer_id.eq(event_interviewers::user_id))
+            .filter(matches::status.eq_any(["pending", "accepted"]));
+        let free = event_interviewers::table
+            .filter(event_interviewers::event_id.eq(event.uuid()))
+            .filter(event_interviewers::available.eq(true))
+            .filter(diesel::dsl::not(diesel::dsl::exists(busy)));
+        let waiting = queue_entries::table
+            .filter(queue_entries::event_id.eq(event.uuid()))
+            .filter(queue_entries::state.eq("waiting"));
+        diesel::select(diesel::dsl::exists(free).and(diesel::dsl::exists(waiting)))
+            .get_result(&mut *self.conn)
+            .await
+            .map_err(store_err)
     }
     async fn free_seats(&mut self, event: EventId) -> Result<Vec<FreeSeat>, StoreError> {
         let busy = matches::table

@@ -36,9 +36,10 @@ impl MatchRepo for PgRepo<'_> {
             .map(|(s, i)| (UserId::from_uuid(s), UserId::from_uuid(i)))
             .collect())
     }
-    async fn insert_match(&mut self, m: &Match) -> Result<(), StoreError> {
+    async fn insert_matches(&mut self, ms: &[Match]) -> Result<(), StoreError> {
+        let rows: Vec<MatchRow> = ms.iter().map(MatchRow::from).collect();
         diesel::insert_into(matches::table)
-            .values(MatchRow::from(m))
+            .values(rows)
             .execute(&mut *self.conn)
             .await
             .map_err(store_err)?;

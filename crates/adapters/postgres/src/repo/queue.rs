@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types as st;
 use diesel_async::RunQueryDsl;
 use jobby_domain::model::ids::EventId;
-use jobby_domain::model::ids::UserId;
+use jobby_domain::model::ids::{MatchId, UserId};
 use jobby_domain::model::matching::Waiting;
 use jobby_domain::model::queue::{EntryState, QueueEntry, QueueView};
 use jobby_domain::ports::{QueueRepo, StoreError};
@@ -77,6 +77,24 @@ impl QueueRepo for PgRepo<'_> {
             .execute(&mut *self.conn)
             .await
             .map_err(store_err)?;
+        Ok(())
+    }
+    async fn set_entries_matched(
+        &mut self,
+        seated: &[(UserId, MatchId)],
+    ) -> Result<(), StoreError> {
+        let (seekers, ids): (Vec<Uuid>, Vec<Uuid>) =
+            seated.iter().map(|(s, m)| (s.uuid(), m.uuid())).unzip();
+        diesel::sql_query(
+            "UPDATE queue_entries q SET state = 'matched', match_id = s.match_id \
+             FROM unnest($1::uuid[], $2::uuid[]) AS s(seeker_id, match_id) \
+             WHERE q.seeker_id = s.seeker_id",
+        )
+        .bind::<st::Array<st::Uuid>, _>(seekers)
+        .bind::<st::Array<st::Uuid>, _>(ids)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(store_err)?;
         Ok(())
     }
     async fn delete_entry(&mut self, seeker: UserId) -> Result<(), StoreError> {
