@@ -5,7 +5,7 @@
 //! 1. **Free seats**, at `RATE` and then at `RATE2` arrivals a second (an open loop:
 //!    arrivals do not wait for earlier answers). Every seeker joins once and declines its
 //!    match at once, as an interview ending would free the seat. A seeker not matched at
-//!    once waits as a client would, polling at the interval the status object advertises.
+//!    once waits on `GET /queue/stream` for its match, as an agent that answers at once does.
 //!    Figures: join answered, join→matched, matches made per 5 s (does the rate hold?).
 //! 2. **Burst.** Every seeker joins again, `BURST` at a time: the seats fill and the rest
 //!    wait. Every join must be answered.
@@ -202,6 +202,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 struct Ctx {
     http: reqwest::Client,
+    /// For streams: no overall time-out.
+    streams: reqwest::Client,
     servers: [String; 2],
     seekers: Arc<Vec<Account>>,
     event: String,
@@ -328,7 +330,8 @@ struct Cycle {
     matched: Duration,
     /// When it was matched, from the phase's start.
     matched_at: Duration,
-    polls: usize,
+    /// 1 when it waited on the stream for a seat.
+    waited: usize,
 }
 
 async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> {
@@ -349,29 +352,15 @@ async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> 
     }
     let answered = t0.elapsed();
     let mut status = b;
-    let mut polls = 0usize;
-    while status["status"] != "matched" {
-        // Not matched at once (the seats were all taken): wait as a client would, asking as
-        // often as the status object says.
-        if status["status"] != "waiting" {
-            return Err(format!("status {}", status["status"]));
-        }
-        polls += 1;
-        let every = status["poll_interval_seconds"].as_u64().unwrap_or(5).max(1);
-        tokio::time::sleep(Duration::from_secs(every)).await;
-        let (st, b) = call(
-            &c.http,
-            reqwest::Method::GET,
-            &format!("{base}/api/v1/queue/status"),
-            &s.token,
-            None,
-        )
-        .await
-        .map_err(|e| failure("status", &e))?;
-        if st != 200 {
-            return Err(refused("status", st, &b));
-        }
-        status = b;
+    let mut waited = 0usize;
+    if status["status"] == "waiting" {
+        // Not matched at once (the seats were all taken): wait on the status stream, as an
+        // agent that wants to answer its match at once does.
+        waited += 1;
+        status = await_match(&c, &s.token, base).await?;
+    }
+    if status["status"] != "matched" {
+        return Err(format!("status {}", status["status"]));
     }
     let matched = t0.elapsed();
     let matched_at = phase_start.elapsed();
@@ -392,8 +381,46 @@ async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> 
         answered,
         matched,
         matched_at,
-        polls,
+        waited,
     })
+}
+
+/// Follows `GET /queue/stream` until the status says matched (or no longer waiting), and
+/// returns that status.
+async fn await_match(c: &Ctx, token: &str, base: &str) -> Result<Value, String> {
+    let mut resp = c
+        .streams
+        .get(format!("{base}/api/v1/queue/stream"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| failure("stream", &e))?;
+    if resp.status() != 200 {
+        return Err(format!("stream {}", resp.status().as_u16()));
+    }
+    let mut buf = Vec::new();
+    loop {
+        let chunk = resp
+            .chunk()
+            .await
+            .map_err(|e| failure("stream", &e))?
+            .ok_or("stream closed while waiting")?;
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+            let frame: Vec<u8> = buf.drain(..end + 2).collect();
+            let frame = String::from_utf8_lossy(&frame);
+            if !frame.lines().any(|l| l == "event: status") {
+                continue;
+            }
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let status: Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
+            if status["status"] != "waiting" {
+                return Ok(status);
+            }
+        }
+    }
 }
 
 /// Free seats at `rate` arrivals a second: every seeker joins, is matched, declines.
@@ -423,7 +450,7 @@ async fn free_seats(
         }
         Err(e) => Some(e),
     }));
-    let waited: usize = cycles.iter().map(|c| c.polls).sum();
+    let waited: usize = cycles.iter().map(|c| c.waited).sum();
     let mut answered: Vec<Duration> = cycles.iter().map(|c| c.answered).collect();
     let mut matched: Vec<Duration> = cycles.iter().map(|c| c.matched).collect();
     answered.sort();
@@ -443,7 +470,7 @@ async fn free_seats(
         rounds_after.1 - rounds_before.1,
     );
     println!(
-        "free seats, arrivals at {rate}/s: {} of {n} join→matched→decline cycles in {secs:.1} s ({:.0}/s); {waited} polls while waiting",
+        "free seats, arrivals at {rate}/s: {} of {n} join→matched→decline cycles in {secs:.1} s ({:.0}/s); {waited} waited on the status stream for a seat",
         cycles.len(),
         cycles.len() as f64 / secs,
     );
@@ -919,6 +946,7 @@ async fn main() -> Fallible<()> {
         assert_eq!(st, 200, "availability: {b}");
     }
     let ctx = Ctx {
+        streams: reqwest::Client::builder().build()?,
         http: http.clone(),
         servers: servers.clone(),
         seekers: seekers.clone(),

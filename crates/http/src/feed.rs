@@ -13,14 +13,14 @@ use futures_util::{Stream, StreamExt};
 use jobby_domain::error::Error;
 use jobby_domain::model::ids::{EventId, TokenId, UserId};
 use jobby_domain::model::outbox::{Kind, OutboxRecord, Tail};
-use jobby_domain::model::queue::QueueStatus;
+use jobby_domain::model::queue::{EntryState, QueueStatus};
 use jobby_domain::ports::Db;
 use jobby_domain::usecases::auth::Authenticator;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
 
 use crate::api::queue::QueueStatusBody;
-use crate::lineups::{Lineups, MAX_AGE};
+use crate::lineups::{Entry, Lineups, MAX_AGE};
 
 /// How the feed and its streams pace themselves.
 #[derive(Clone, Copy, Debug)]
@@ -309,6 +309,10 @@ struct Listener {
     heartbeat: tokio::time::Interval,
     /// The event the seeker was last seen queued in.
     event: Option<EventId>,
+    /// The seeker's entry as last read, while no change naming them has been heard since:
+    /// other seekers' changes then move only their place, which the lineup tells without
+    /// reading the entry again.
+    entry: Option<Entry>,
     last_sent: String,
     last_read: Instant,
     /// The next read.
@@ -360,6 +364,7 @@ impl Listener {
                     Ok(Change::Record(rec)) => {
                         if rec.event.users.contains(&self.user) {
                             // Their own state comes from their entry, always current.
+                            self.entry = None;
                             self.schedule(Instant::now());
                         }
                         if rec.touches(self.user, self.event) {
@@ -368,6 +373,7 @@ impl Listener {
                     }
                     // Missed some changes: whichever they were, read the status again.
                     Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.entry = None;
                         self.schedule(Instant::now());
                         self.owe_fresh_read();
                     }
@@ -383,8 +389,18 @@ impl Listener {
                         Some(f) if f > self.last_read => self.schedule(f),
                         _ => self.fresh_after = None,
                     }
-                    match self.lineups.status(&self.db, self.user).await {
-                        Ok(s) => {
+                    let read = match self.entry {
+                        // Only their place can have moved.
+                        Some(entry) if entry.0.state == EntryState::Waiting => self
+                            .lineups
+                            .place(&self.db, &entry)
+                            .await
+                            .map(|s| (s, Some(entry))),
+                        _ => self.lineups.status_and_entry(&self.db, self.user).await,
+                    };
+                    match read {
+                        Ok((s, entry)) => {
+                            self.entry = entry;
                             self.event = s.event_id;
                             let json = status_json(s);
                             if json != self.last_sent {
@@ -423,7 +439,7 @@ pub async fn status_stream(
     slot: StreamSlot,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + 'static, Error> {
     let rx = feed.listen().await?;
-    let first = lineups.status(&db, user).await?;
+    let (first, entry) = lineups.status_and_entry(&db, user).await?;
     let event = first.event_id;
     let last_sent = status_json(first);
     let opening = Bytes::from(format!(
@@ -443,6 +459,7 @@ pub async fn status_stream(
         _slot: slot,
         heartbeat,
         event,
+        entry,
         last_sent,
         last_read: Instant::now(),
         due: None,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use jobby_domain::error::Error;
 use jobby_domain::model::ids::{EventId, UserId};
-use jobby_domain::model::queue::{Lineup, QueueStatus};
+use jobby_domain::model::matches::MatchStatus;
+use jobby_domain::model::queue::{Lineup, QueueEntry, QueueStatus};
 use jobby_domain::ports::Db;
 use jobby_domain::usecases::queue;
 
@@ -56,6 +57,9 @@ impl Slot {
         Ok(lineup)
     }
 }
+
+/// A seeker's queue entry and, when matched, their match's status.
+pub type Entry = (QueueEntry, Option<MatchStatus>);
 
 #[derive(Default)]
 pub struct Lineups {
@@ -103,16 +107,33 @@ impl Lineups {
 
     /// The seeker's status: their own entry from the store, their place from the lineup.
     pub async fn status(&self, db: &Db, seeker: UserId) -> Result<QueueStatus, Error> {
+        Ok(self.status_and_entry(db, seeker).await?.0)
+    }
+
+    /// [`Lineups::status`], with the entry it was made from.
+    pub async fn status_and_entry(
+        &self,
+        db: &Db,
+        seeker: UserId,
+    ) -> Result<(QueueStatus, Option<Entry>), Error> {
         let entry = db
             .read(move |r| Box::pin(async move { queue::entry_with_match(r, seeker).await }))
             .await?;
-        let Some((entry, match_status)) = entry else {
-            return Ok(QueueStatus::of(None));
-        };
+        match entry {
+            Some(entry) => Ok((self.place(db, &entry).await?, Some(entry))),
+            None => Ok((QueueStatus::of(None), None)),
+        }
+    }
+
+    /// The status of a seeker whose entry is known: their place from the lineup, or counted
+    /// in the store when the lineup cannot tell.
+    pub async fn place(&self, db: &Db, entry: &Entry) -> Result<QueueStatus, Error> {
+        let (entry, match_status) = *entry;
         let lineup = self.get(db, entry.event_id).await?;
         match lineup.status_of(&entry, match_status) {
             Some(s) => Ok(s),
             None => {
+                let seeker = entry.seeker_id;
                 db.read(move |r| Box::pin(async move { queue::status(r, seeker).await }))
                     .await
             }

@@ -84,12 +84,29 @@ async fn open_limiter(store: &StoreArgs) -> Fallible<Arc<dyn RateLimiter>> {
     }
 }
 
+/// Connections waiting to be accepted, at most (the kernel caps it at `net.core.somaxconn`).
+/// Thousands of agents connect at once at a fair's opening; a short queue drops their
+/// connection attempts, which then wait out the client's retransmission (a second or more).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with a backlog of [`LISTEN_BACKLOG`].
+fn listen(addr: std::net::SocketAddr) -> Fallible<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?.into_std()?)
+}
+
 async fn serve(args: ServeArgs) -> Fallible<()> {
     let db = Db::new(open_store(&args.store).await?);
     let limiter = open_limiter(&args.store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Bind first, so that with port 0 the URLs handed out name the port actually served.
-    let listener = std::net::TcpListener::bind(args.listen)?;
+    let listener = listen(args.listen)?;
     let bound = listener.local_addr()?;
     let public_url = args
         .public_url
