@@ -640,3 +640,31 @@ pub async fn an_accepted_match_is_declined_until_it_starts(db: Arc<dyn Database>
         MatchStatus::Accepted
     );
 }
+
+/// An interview accepted before its event ended goes on; if the interviewer then declines
+/// it, the seeker has no queue to wait in and leaves it.
+pub async fn a_decline_after_the_event_ended_sends_nobody_back_to_wait(db: Arc<dyn Database>) {
+    let db = Db::new(db);
+    let rec = create_user(&db, "ended-rec@example.com", AccountType::Recruiter).await;
+    let seeker = create_user(&db, "ended-seek@example.com", AccountType::Seeker).await;
+    let ev = new_event(&db, rec.id, vec![]).await;
+    start(&db, rec.id, ev).await;
+    let mid = join(&db, seeker.id, ev).await.unwrap().match_id.unwrap();
+    for who in [seeker.id, rec.id] {
+        let at = now();
+        db.transaction(move |t| Box::pin(async move { matches::accept(t, who, mid, at).await }))
+            .await
+            .expect("accept");
+    }
+    let (owner, at) = (rec.id, now());
+    db.transaction(move |t| Box::pin(async move { events::end(t, owner, ev, at).await }))
+        .await
+        .expect("end");
+    assert_eq!(
+        get_match(&db, rec.id, mid).await.status,
+        MatchStatus::Accepted
+    );
+    let declined = decline(&db, rec.id, mid, None).await.unwrap();
+    assert_eq!(declined.status, MatchStatus::Declined);
+    assert_eq!(status(&db, seeker.id).await.status, QueueState::NotQueued);
+}

@@ -95,10 +95,15 @@ pub async fn list(
 /// The event, locked, if `user` owns it. Interviewers may read an event but only its owner
 /// may change it; to anyone else it does not exist.
 async fn owned(repo: &mut dyn Repo, user: UserId, id: EventId) -> Result<Event, Error> {
-    match repo.lock_event(id, EventLock::Exclusive).await? {
-        Some(e) if e.owner_id == user => Ok(e),
-        _ => Err(Error::NotFound),
+    // Ownership first, without a lock, so nobody else's requests hold up the event's joins
+    // and matching (an event's owner never changes).
+    match repo.event_for(user, id).await? {
+        Some(e) if e.owner_id == user => {}
+        _ => return Err(Error::NotFound),
     }
+    repo.lock_event(id, EventLock::Exclusive)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 pub async fn update(

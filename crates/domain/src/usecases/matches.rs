@@ -5,7 +5,7 @@ use crate::error::Code;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::model::event::Event;
+use crate::model::event::{Event, EventStatus};
 use crate::model::fields::{FieldErrors, check_text};
 use crate::model::ids::{MatchId, UserId};
 use crate::model::matches::{
@@ -112,11 +112,23 @@ pub async fn decline(
         check_text(&mut e, "reason", r, DECLINE_REASON_MAX);
         e.into_result()?;
     }
-    // The match alone is locked: a decline frees a seat and takes none, so it runs beside
-    // the event's matching (which seats an interviewer only once their match has ended).
+    // The match is locked, and the event's status held (as a join holds it), nothing more:
+    // a decline frees a seat and takes none, so it runs beside the event's matching (which
+    // seats an interviewer only once their match has ended). The event first, as an end
+    // takes them.
+    let event_id = get(repo, user, id).await?.event_id;
+    let event = repo
+        .lock_event(event_id, EventLock::Status)
+        .await?
+        .ok_or(Error::NotFound)?;
     let mut m = lock(repo, user, id).await?;
     let side = m.side_of(user).ok_or(Error::NotFound)?;
-    let outcome = m.decline(side, now).map_err(refused)?;
+    let mut outcome = m.decline(side, now).map_err(refused)?;
+    if event.status != EventStatus::Live {
+        // An interview accepted before the event ended goes on; declined after, the seeker
+        // has no queue to wait in.
+        outcome = SeekerOutcome::Leaves;
+    }
     repo.update_match(&m).await?;
     let settled = settle_seeker(repo, &m, outcome, "declined", now).await?;
     let mut declined = DomainEvent::of_match(Kind::MatchDeclined, &m, now);
@@ -213,10 +225,17 @@ pub async fn expire_due(db: &Db, rounds: &Rounds, clock: &dyn Clock) -> Result<u
             }
         }
     }
+    // One event's failure does not hold up the others' rounds.
+    let mut failed = None;
     for event in events {
-        rounds.run(db, clock, event).await?;
+        if let Err(e) = rounds.run(db, clock, event).await {
+            failed.get_or_insert(e);
+        }
     }
-    Ok(n)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
 }
 
 /// One participant accepts in their browser session (the caller checked it). When both
@@ -275,7 +294,9 @@ async fn ensure_room(db: &Db, video: &dyn VideoRooms, m: &Match) -> Result<(), R
     let (seeker, id) = (m.seeker_id, m.id);
     db.transaction(move |r| {
         Box::pin(async move {
-            let mut m = get(r, seeker, id).await?;
+            // Locked and read again: it may have been declined or completed meanwhile, and
+            // only the room's name is ours to write.
+            let mut m = lock(r, seeker, id).await?;
             if m.room_name.is_none() {
                 m.room_name = Some(m.room_name());
                 r.update_match(&m).await?;

@@ -317,11 +317,12 @@ impl Rounds {
 
 /// A round for every live event with seekers waiting and seats available: what a change
 /// whose own round did not run (its process stopped in between, or the round failed)
-/// leaves to be done. Returns how many rounds ran.
+/// leaves to be done. Returns how many rounds ran, or the first failure once every event
+/// has had its round.
 pub async fn catch_up(db: &Db, rounds: &Rounds, clock: &dyn Clock) -> Result<usize, Error> {
     const PAGE: usize = 100;
     let mut after = None;
-    let mut ran = 0;
+    let (mut ran, mut failed) = (0, Vec::new());
     loop {
         let page = PageRequest {
             limit: PAGE as u32 + 1,
@@ -333,12 +334,18 @@ pub async fn catch_up(db: &Db, rounds: &Rounds, clock: &dyn Clock) -> Result<usi
         for l in live.iter().take(PAGE) {
             after = Some(l.event.id);
             if l.queue_length > 0 && l.available_seats > 0 {
-                rounds.run(db, clock, l.event.id).await?;
-                ran += 1;
+                // One event's failure does not hold up the others'.
+                match rounds.run(db, clock, l.event.id).await {
+                    Ok(_) => ran += 1,
+                    Err(e) => failed.push(e),
+                }
             }
         }
         if live.len() <= PAGE {
-            return Ok(ran);
+            return match failed.into_iter().next() {
+                Some(e) => Err(e),
+                None => Ok(ran),
+            };
         }
     }
 }

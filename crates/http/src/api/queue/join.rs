@@ -65,8 +65,12 @@ pub async fn join_queue(
                 ApiError::internal()
             })?;
             let (db, clock) = (&state.db, &*state.clock);
-            let ran = state.rounds.run(db, clock, j.event_id).await?;
-            state.metrics.matching_round(ran);
+            // The entry has committed: a failed round does not fail the join (the next
+            // round, at the latest the worker's catch-up, seats the seeker).
+            match state.rounds.run(db, clock, j.event_id).await {
+                Ok(ran) => state.metrics.matching_round(ran),
+                Err(e) => tracing::warn!(error = %e, "the matching round after a join failed"),
+            }
             let status = queue::read_status(db, uid).await?;
             Reply::ok(&QueueStatusBody::from(status))
         })
