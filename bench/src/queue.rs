@@ -12,11 +12,11 @@
 //!
 //! After each, the store is checked: each seeker in exactly the matches expected, no
 //! interviewer ever in two live matches at once, and the waiting positions exactly 1..n.
-//! 3. **Waiting.** `STREAMS` of the waiting seekers hold `GET /queue/stream` open, the rest
-//!    poll `GET /queue/status` every 5 s with their own tokens (what the API advertises),
-//!    while `wrk` loads one seeker's token on the same route: latency, errors, how many
-//!    authentications the token caches answered after the first round, and server A's
-//!    memory with all of it going on.
+//! 3. **Waiting.** `STREAMS` of the waiting seekers hold `GET /queue/stream` open on a third
+//!    server process (C, started for this phase), the rest poll `GET /queue/status` every
+//!    5 s with their own tokens (what the API advertises) across all three, while `wrk` loads
+//!    one seeker's token on the same route: latency, errors, how many authentications the
+//!    token caches answered after the first round, and C's memory with all of it going on.
 //!
 //! Every request that fails or times out is counted and printed by kind; a phase still
 //! running `LIMIT` seconds after its last arrival is stopped and reported as unable to keep
@@ -26,7 +26,8 @@
 //! the status throughput scenario.
 //!
 //! Environment: `DATABASE_URL`, `BENCH_A`, `BENCH_B` (the two servers' base URLs),
-//! `BENCH_A_PID` (server A's process, for its memory), `SEEKERS` (10000), `SEATS` (100),
+//! `BENCH_C` and `BENCH_C_PID` (the waiting phase's stream server and its process, for its
+//! memory; A when unset), `SEEKERS` (10000), `SEATS` (100),
 //! `RATE` (200), `RATE2` (500; 0 skips), `BURST` (256), `STREAMS` (2000), `POLL_EVERY`
 //! (5 s), `POLL_ROUNDS` (6), `LIMIT` (60 s), `WRK_CONNECTIONS` (64; 0 skips).
 
@@ -271,7 +272,7 @@ where
 }
 
 /// The servers' token cache counters: (hits, misses, refreshes while not hearing), summed.
-async fn cache_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible<(u64, u64, u64)> {
+async fn cache_counts(http: &reqwest::Client, servers: &[String]) -> Fallible<(u64, u64, u64)> {
     let mut sum = (0, 0, 0);
     for s in servers {
         let text = http
@@ -687,10 +688,18 @@ async fn waiting(
         .pool_max_idle_per_host(0)
         .build()?;
     let mut stream_tasks = Vec::with_capacity(streams);
+    // The streams go to a process of their own (`BENCH_C`), so its memory is what 2,000
+    // streams and the waiting queue take, not what earlier phases left behind.
+    let stream_server = std::env::var("BENCH_C").unwrap_or_else(|_| ctx.servers[0].clone());
+    let all = [
+        ctx.servers[0].clone(),
+        ctx.servers[1].clone(),
+        stream_server.clone(),
+    ];
     for &(_, i) in streamers {
         let (http, base, token) = (
             stream_client.clone(),
-            ctx.servers[0].clone(),
+            stream_server.clone(),
             ctx.seekers[i].token.clone(),
         );
         stream_tasks.push(tokio::spawn(async move {
@@ -758,7 +767,7 @@ async fn waiting(
     for (k, &(_, i)) in pollers.iter().enumerate() {
         let (http, base, token) = (
             ctx.http.clone(),
-            ctx.servers[i % 2].clone(),
+            all[i % 3].clone(),
             ctx.seekers[i].token.clone(),
         );
         let offset = every.mul_f64(k as f64 / n as f64);
@@ -792,10 +801,12 @@ async fn waiting(
     }
     // Counters once the warm-up round is over, memory in the middle, counters at the end.
     tokio::time::sleep_until(start + every + Duration::from_millis(100)).await;
-    let warm = cache_counts(&ctx.http, &ctx.servers).await?;
+    let warm = cache_counts(&ctx.http, &all).await?;
     let t = Instant::now();
     tokio::time::sleep_until(start + every * (rounds as u32 / 2 + 1)).await;
-    let mem = std::env::var("BENCH_A_PID").map_or("?".into(), |pid| memory(&pid));
+    let mem = std::env::var("BENCH_C_PID")
+        .or_else(|_| std::env::var("BENCH_A_PID"))
+        .map_or("?".into(), |pid| memory(&pid));
     let mut lat = Vec::with_capacity(n * (rounds - 1));
     let mut failures = vec![];
     for r in join_all(tasks).await {
@@ -804,7 +815,7 @@ async fn waiting(
         failures.extend(f);
     }
     let secs = t.elapsed().as_secs_f64();
-    let end_counts = cache_counts(&ctx.http, &ctx.servers).await?;
+    let end_counts = cache_counts(&ctx.http, &all).await?;
     let (hits, misses, unheard) = (
         end_counts.0 - warm.0,
         end_counts.1 - warm.1,
@@ -839,12 +850,14 @@ async fn waiting(
     ));
     firsts.sort();
     println!(
-        "  {} of {streams} streams open on server A to the end; first status p50 {} p99 {}; failed: {stream_failed} ({stream_kinds})",
+        "  {} of {streams} streams open on server C to the end; first status p50 {} p99 {}; failed: {stream_failed} ({stream_kinds})",
         firsts.len(),
         ms(percentile(&firsts, 0.50)),
         ms(percentile(&firsts, 0.99)),
     );
-    println!("  server A memory with the streams open and the polls going: {mem}");
+    println!(
+        "  server C (this phase's streams and a third of its polls) memory with all of it going on: {mem}"
+    );
     if let Some(task) = wrk_task {
         let out = task.await??.map_err(|e| format!("wrk: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout);

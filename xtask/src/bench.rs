@@ -5,8 +5,9 @@
 //! - `live queue` (`bench-queue`, first): 10,000 seekers and 100 seats over the two
 //!   processes: join→matched→decline cycles with seekers arriving at `--rate` and then
 //!   `--rate2` a second (does matching hold its rate?), a burst where the seats fill,
-//!   exactly-once checks on the store, then the waiting seekers: 2,000 streams, the rest
-//!   polling every 5 s with their own tokens, and wrk on one token, with server A's memory.
+//!   exactly-once checks on the store, then the waiting seekers: 2,000 streams on a third
+//!   process (C), the rest polling every 5 s with their own tokens, and wrk on one token,
+//!   with C's memory.
 //!   Failures and time-outs are counted; a phase that cannot keep up stops at a time limit.
 //! - wrk scenarios, three runs each (the median is what counts):
 //!   - `baseline`: `GET /baseline/{user}`, one indexed SELECT through the same pool.
@@ -228,6 +229,7 @@ fn measure(
     };
     let server = serve("127.0.0.1:8091")?;
     let second = serve("127.0.0.1:8092")?;
+    let third = serve("127.0.0.1:8093")?;
     let mut baseline = Command::new(baseline_bin);
     baseline
         .env("DATABASE_URL", &db_url)
@@ -256,7 +258,8 @@ fn measure(
         .env("DATABASE_URL", &db_url)
         .env("BENCH_A", "http://127.0.0.1:8091")
         .env("BENCH_B", "http://127.0.0.1:8092")
-        .env("BENCH_A_PID", server.0.id().to_string())
+        .env("BENCH_C", "http://127.0.0.1:8093")
+        .env("BENCH_C_PID", third.0.id().to_string())
         .env("SEEKERS", queue.seekers.to_string())
         .env("SEATS", queue.seats.to_string())
         .env("RATE", queue.rates.0.to_string())
@@ -286,6 +289,7 @@ fn measure(
         return Err("the live-queue scenario failed".into());
     }
     drop(second);
+    drop(third);
     let position = value("STATUS_POSITION=").ok_or("no STATUS_POSITION")?;
     let email = value("STATUS_EMAIL=").ok_or("no STATUS_EMAIL")?;
     let waiting_token = value("STATUS_TOKEN=").ok_or("no STATUS_TOKEN")?;

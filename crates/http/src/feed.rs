@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -84,6 +85,8 @@ pub struct Feed {
     start: Once,
     /// Open streams by token.
     open: std::sync::Mutex<HashMap<TokenId, usize>>,
+    /// Open streams in all.
+    open_total: AtomicUsize,
 }
 
 /// A place among a token's open streams, given back when the stream ends.
@@ -94,6 +97,7 @@ pub struct StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
+        self.feed.open_total.fetch_sub(1, AtomicOrdering::Relaxed);
         let mut open = self.feed.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = open.get_mut(&self.token) {
             *n -= 1;
@@ -115,7 +119,18 @@ impl Feed {
             closing: watch::channel(false).0,
             start: Once::new(),
             open: std::sync::Mutex::default(),
+            open_total: AtomicUsize::new(0),
         })
+    }
+
+    /// How often a stream may re-read its place for other seekers' changes: `settle`, and
+    /// once more per thousand streams open in this process. A fair's queue moves with
+    /// every match; with thousands listening, sending each of them every move would take
+    /// the server's time from the changes themselves. A change to the seeker's own state is
+    /// sent at once however many listen.
+    fn settle(&self) -> Duration {
+        let thousands = self.open_total.load(AtomicOrdering::Relaxed) / 1000;
+        self.timing.settle * (1 + u32::try_from(thousands).unwrap_or(u32::MAX).min(9))
     }
 
     /// A place for one more stream of this token, or `None` when it has
@@ -127,6 +142,7 @@ impl Feed {
             return None;
         }
         *n += 1;
+        self.open_total.fetch_add(1, AtomicOrdering::Relaxed);
         Some(StreamSlot {
             feed: Arc::clone(self),
             token,
@@ -305,7 +321,7 @@ struct Listener {
     /// at every heartbeat.
     allowed: Allowed,
     /// Held while the stream is open.
-    _slot: StreamSlot,
+    slot: StreamSlot,
     heartbeat: tokio::time::Interval,
     /// The event the seeker was last seen queued in.
     event: Option<EventId>,
@@ -338,7 +354,7 @@ impl Listener {
     fn owe_fresh_read(&mut self) {
         let fresh = Instant::now() + MAX_AGE + Duration::from_millis(10);
         self.fresh_after = Some(self.fresh_after.map_or(fresh, |f| f.max(fresh)));
-        self.schedule((self.last_read + self.timing.settle).max(fresh));
+        self.schedule((self.last_read + self.slot.feed.settle()).max(fresh));
     }
 
     /// Waits for the next thing to send: a changed status, a heartbeat, or the closing event.
@@ -456,7 +472,7 @@ pub async fn status_stream(
         rx,
         closing: feed.closing.subscribe(),
         allowed,
-        _slot: slot,
+        slot,
         heartbeat,
         event,
         entry,

@@ -48,9 +48,11 @@ impl utoipa::ToSchema for StreamEvent {}
 /// match), a `: heartbeat` comment every 15 seconds while nothing changes, and
 /// `event: closing` before the server shuts down (`{"reason":"shutdown"}`) or once the token
 /// is revoked or expired (`{"reason":"unauthorized"}`, noticed at the next heartbeat).
-/// Reconnect on close; the first event always carries the current status. The place and
-/// queue length follow changes within about a second. A token may hold 5 streams open at
-/// once (per server process); one more is refused with 429 until one closes.
+/// Reconnect on close; the first event always carries the current status. A change to the
+/// caller's own state (matched, the match's status, left) is sent at once; the place and
+/// queue length follow other seekers' changes within about a second, up to a few seconds
+/// when thousands of streams are open. A token may hold 5 streams open at once (per server
+/// process); one more is refused with 429 until one closes.
 #[utoipa::path(
     tag = "queue",
     responses((
