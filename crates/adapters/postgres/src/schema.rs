@@ -158,10 +158,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    queue_counts (event_id, shard) {
+    queue_count_changes (id) {
+        id -> Int8,
         event_id -> Uuid,
-        shard -> Int2,
-        waiting -> Int4,
+        delta -> Int4,
     }
 }
 
@@ -186,5 +186,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     matches,
     room_tickets,
     outbox,
-    queue_counts,
+    queue_count_changes,
 );
