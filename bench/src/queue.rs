@@ -561,9 +561,17 @@ async fn burst(
     pg: &jobby_postgres::PgDatabase,
     event_uuid: &str,
     burst: usize,
-    n_seats: usize,
 ) -> Fallible<Vec<(u64, usize)>> {
     let n = ctx.seekers.len();
+    let since = chrono::Utc::now().to_rfc3339();
+    // The seats open now (an earlier phase that could not keep up may have left some
+    // interviewers parked: a match nobody answered expired).
+    let seats = count(
+        pg,
+        "SELECT count(*) AS n FROM event_interviewers WHERE event_id = $1::uuid AND available",
+        event_uuid,
+    )
+    .await?;
     let t = Instant::now();
     let c = ctx.clone();
     let joins = for_each_seeker(n, burst, move |i| {
@@ -625,7 +633,7 @@ async fn burst(
     // its seeker and parks its interviewer. Every seat is then live or parked.
     let expired = count(
         pg,
-        "SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid AND status = 'expired'",
+        &format!("SELECT count(*) AS n FROM matches WHERE event_id = $1::uuid AND status = 'expired' AND created_at >= '{since}'::timestamptz"),
         event_uuid,
     )
     .await?;
@@ -665,10 +673,10 @@ async fn burst(
     let w = places.len() as u64;
     let exact = (1..=w).all(|p| positions.contains(&p));
     println!(
-        "  checked: {live_total} live matches over {live} interviewers, {expired} expired; {seated} seekers matched, {w} waiting, positions exactly 1..{w}: {exact}"
+        "  checked: {seats} seats open, {live_total} live matches over {live} interviewers, {expired} expired; {seated} seekers matched, {w} waiting, positions exactly 1..{w}: {exact}"
     );
     if live != live_total
-        || live_total + expired != n_seats as i64
+        || live_total + expired != seats
         || seated != live_total
         || gone != expired
         || !exact
@@ -991,7 +999,7 @@ async fn main() -> Fallible<()> {
     }
 
     // 2. Burst: everyone joins again at once; the seats fill, the rest wait.
-    let places = burst(&ctx, &pg, &event_uuid, burst_width, n_seats).await?;
+    let places = burst(&ctx, &pg, &event_uuid, burst_width).await?;
 
     // 3. Waiting: streams, polls, and wrk on one token.
     waiting(
