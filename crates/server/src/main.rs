@@ -285,9 +285,8 @@ async fn worker(store: StoreArgs, once: bool) -> Fallible<()> {
 
 /// Background work: expire matches whose accept window closed (every half second), run a
 /// matching round for live events with seekers waiting beside available seats (every 2 s:
-/// the round a change asked for may not have run, see [`queue::catch_up`]), fold the queue
-/// lengths' recorded changes (every second), and purge old rows (every minute; see
-/// [`purge`]). Safe to run in several processes at once: each
+/// the round a change asked for may not have run, see [`queue::catch_up`]), and purge old
+/// rows (every minute; see [`purge`]). Safe to run in several processes at once: each
 /// expiry and round runs under its event's matching lock, and each purge is one idempotent
 /// DELETE.
 async fn background(db: Db, clock: Arc<dyn Clock>) {
@@ -296,8 +295,6 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
     let mut rounds_tick = tokio::time::interval(Duration::from_secs(2));
     rounds_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let rounds = queue::Rounds::default();
-    let mut fold_tick = tokio::time::interval(Duration::from_secs(1));
-    fold_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut purge_tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -307,11 +304,6 @@ async fn background(db: Db, clock: Arc<dyn Clock>) {
             _ = rounds_tick.tick() => {
                 if let Err(e) = queue::catch_up(&db, &rounds, &*clock).await {
                     tracing::warn!(error = %e, "catching up on matching rounds failed");
-                }
-            }
-            _ = fold_tick.tick() => {
-                if let Err(e) = db.inner().fold_queue_counts().await {
-                    tracing::warn!(error = %e, "folding queue counts failed");
                 }
             }
             _ = purge_tick.tick() => {

@@ -234,23 +234,6 @@ impl Database for PgDatabase {
         Ok(n as u64)
     }
 
-    async fn fold_queue_counts(&self) -> Result<u64, StoreError> {
-        let mut conn = self.conn().await?;
-        // Changes written meanwhile are not in this statement's snapshot and stay; a fold
-        // running at the same time skips the rows this one deleted.
-        let n = diesel::sql_query(
-            "WITH gone AS (DELETE FROM queue_count_changes WHERE event_id IN \
-               (SELECT event_id FROM queue_count_changes GROUP BY event_id HAVING count(*) > 1) \
-               RETURNING event_id, delta) \
-             INSERT INTO queue_count_changes (event_id, delta) \
-             SELECT event_id, sum(delta) FROM gone GROUP BY event_id",
-        )
-        .execute(&mut conn)
-        .await
-        .map_err(store_err)?;
-        Ok(n as u64)
-    }
-
     async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         use schema::sessions;
         let mut conn = self.conn().await?;
@@ -791,77 +774,5 @@ mod contract {
             left.n, 0,
             "the seeker sent back to wait left with the queue"
         );
-    }
-
-    /// Queue lengths are kept as changes and summed; folding them leaves one row per event
-    /// and every length as it was, and changes written after a fold add to it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn folding_queue_count_changes_keeps_every_length() {
-        use diesel::sql_query;
-        use diesel::sql_types::{BigInt, Uuid as SqlUuid};
-        use diesel_async::{
-            AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
-        };
-        use jobby_domain::model::ids::{EventId, UserId};
-        use jobby_domain::ports::{Database, Db, SystemClock};
-        use jobby_domain::usecases::queue;
-
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let Some(url) = crate::testing::fresh_database_url_or_skip().await else {
-            return;
-        };
-        let pg = Arc::new(crate::connect(&url, 4).await.unwrap());
-        let db = Db::new(pg.clone());
-        let owner = UserId::new().uuid();
-        let seekers = [(); 4].map(|()| UserId::new());
-        let ev = EventId::new();
-        let mut admin = AsyncPgConnection::establish(&url).await.unwrap();
-        let mut users = format!("('{owner}', 'o@x.dev', 'recruiter', 'x')");
-        for (i, s) in seekers.iter().enumerate() {
-            users.push_str(&format!(", ('{}', 's{i}@x.dev', 'seeker', 'x')", s.uuid()));
-        }
-        admin
-            .batch_execute(&format!(
-                "INSERT INTO users (id, email, account_type, password_hash) VALUES {users}; \
-                 INSERT INTO events (id, owner_id, title, status, created_at) VALUES \
-                   ('{}', '{owner}', 'E', 'live', now());",
-                ev.uuid()
-            ))
-            .await
-            .unwrap();
-        let rounds = queue::Rounds::default();
-        for s in &seekers[..3] {
-            queue::join_and_match(&db, &rounds, &SystemClock, *s, ev)
-                .await
-                .unwrap();
-        }
-        async fn rows(conn: &mut AsyncPgConnection, ev: EventId) -> i64 {
-            sql_query("SELECT count(*) AS n FROM queue_count_changes WHERE event_id = $1")
-                .bind::<SqlUuid, _>(ev.uuid())
-                .get_result::<N>(conn)
-                .await
-                .unwrap()
-                .n
-        }
-        assert_eq!(rows(&mut admin, ev).await, 3);
-        assert!(pg.fold_queue_counts().await.unwrap() >= 1);
-        assert_eq!(rows(&mut admin, ev).await, 1, "folded into one row");
-        let (last, _) = queue::join_and_match(&db, &rounds, &SystemClock, seekers[3], ev)
-            .await
-            .unwrap();
-        assert_eq!((last.position, last.queue_length), (Some(4), Some(4)));
-        pg.fold_queue_counts().await.unwrap();
-        assert_eq!(
-            queue::read_status(&db, seekers[0])
-                .await
-                .unwrap()
-                .queue_length,
-            Some(4)
-        );
-        assert_eq!(rows(&mut admin, ev).await, 1);
     }
 }

@@ -158,10 +158,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    queue_count_changes (id) {
-        id -> Int8,
+    queue_counts (event_id, shard) {
         event_id -> Uuid,
-        delta -> Int4,
+        shard -> Int2,
+        waiting -> Int4,
     }
 }
 
@@ -186,5 +186,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     matches,
     room_tickets,
     outbox,
-    queue_count_changes,
+    queue_counts,
 );

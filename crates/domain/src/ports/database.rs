@@ -73,9 +73,6 @@ pub trait Database: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Deletes keys created before `before`. Returns how many.
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// Folds the queue lengths' recorded changes into one per event, so reading a length
-    /// stays cheap. Returns how many events' changes were folded.
-    async fn fold_queue_counts(&self) -> Result<u64, StoreError>;
     /// Deletes sessions that expired before `before`. Returns how many.
     async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes outbox records written before `before`, always keeping the newest (streams

@@ -374,9 +374,6 @@ mod tests {
         async fn purge_idempotency(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
             unreachable!("not used by authentication")
         }
-        async fn fold_queue_counts(&self) -> Result<u64, StoreError> {
-            unreachable!("not used by authentication")
-        }
         async fn purge_sessions(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
             unreachable!("not used by authentication")
         }

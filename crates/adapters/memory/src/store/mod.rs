@@ -230,11 +230,6 @@ impl Database for MemoryDatabase {
         Ok((n - guard.idempotency.len()) as u64)
     }
 
-    async fn fold_queue_counts(&self) -> Result<u64, StoreError> {
-        // Queue lengths are counted from the entries themselves here.
-        Ok(0)
-    }
-
     async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut guard = self.state.lock().await;
         let n = guard.sessions.len();

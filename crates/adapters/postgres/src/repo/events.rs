@@ -3,9 +3,7 @@
 use super::PgRepo;
 use crate::rows::events::{EventRow, SeatRow};
 use crate::rows::store_err;
-use crate::schema::{
-    event_interviewers, events, matches, queue_count_changes, queue_entries, users,
-};
+use crate::schema::{event_interviewers, events, matches, queue_counts, queue_entries, users};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -298,12 +296,12 @@ impl PgRepo<'_> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let queued: Vec<(Uuid, i64)> = queue_count_changes::table
-            .filter(queue_count_changes::event_id.eq_any(&ids))
-            .group_by(queue_count_changes::event_id)
+        let queued: Vec<(Uuid, i64)> = queue_counts::table
+            .filter(queue_counts::event_id.eq_any(&ids))
+            .group_by(queue_counts::event_id)
             .select((
-                queue_count_changes::event_id,
-                diesel::dsl::sum(queue_count_changes::delta),
+                queue_counts::event_id,
+                diesel::dsl::sum(queue_counts::waiting),
             ))
             .load::<(Uuid, Option<i64>)>(&mut *self.conn)
             .await

@@ -84,7 +84,7 @@ impl ViewRow {
 }
 
 /// A seeker's status in one statement. The queue length is the sum of the event's
-/// `queue_count_changes` (kept by a trigger); the place is that less the waiting seekers behind,
+/// `queue_counts` (kept by a trigger); the place is that less the waiting seekers behind,
 /// so a new seeker's place costs nothing to count.
 pub(crate) const QUEUE_VIEW: &str = "\
 SELECT q.event_id, q.state, q.match_id, \
@@ -94,7 +94,7 @@ SELECT q.event_id, q.state, q.match_id, \
   n.waiting AS queue_length, \
   m.status AS match_status \
 FROM queue_entries q \
-  CROSS JOIN LATERAL (SELECT coalesce(sum(c.delta), 0)::bigint AS waiting FROM queue_count_changes c \
+  CROSS JOIN LATERAL (SELECT coalesce(sum(c.waiting), 0)::bigint AS waiting FROM queue_counts c \
     WHERE c.event_id = q.event_id) n \
   LEFT JOIN matches m ON m.id = q.match_id \
 WHERE q.seeker_id = $1";
