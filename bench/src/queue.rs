@@ -272,9 +272,13 @@ where
     all
 }
 
-/// The servers' token cache counters: (hits, misses, refreshes while not hearing), summed.
-async fn cache_counts(http: &reqwest::Client, servers: &[String]) -> Fallible<(u64, u64, u64)> {
-    let mut sum = (0, 0, 0);
+/// The named counters of the servers' `/metrics`, each summed over the servers.
+async fn counters<const N: usize>(
+    http: &reqwest::Client,
+    servers: &[String],
+    names: [&str; N],
+) -> Fallible<[u64; N]> {
+    let mut sum = [0; N];
     for s in servers {
         let text = http
             .get(format!("{s}/metrics"))
@@ -282,11 +286,25 @@ async fn cache_counts(http: &reqwest::Client, servers: &[String]) -> Fallible<(u
             .await?
             .text()
             .await?;
-        sum.0 += metric(&text, "jobby_token_cache_hits_total");
-        sum.1 += metric(&text, "jobby_token_cache_misses_total");
-        sum.2 += metric(&text, "jobby_token_cache_unheard_refreshes_total");
+        for (total, name) in sum.iter_mut().zip(names) {
+            *total += metric(&text, name);
+        }
     }
     Ok(sum)
+}
+
+/// The servers' token cache counters: hits, misses, refreshes while not hearing.
+async fn cache_counts(http: &reqwest::Client, servers: &[String]) -> Fallible<[u64; 3]> {
+    counters(
+        http,
+        servers,
+        [
+            "jobby_token_cache_hits_total",
+            "jobby_token_cache_misses_total",
+            "jobby_token_cache_unheard_refreshes_total",
+        ],
+    )
+    .await
 }
 
 fn metric(text: &str, name: &str) -> u64 {
@@ -296,20 +314,17 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Both servers' (round requests, rounds run).
-async fn round_counts(http: &reqwest::Client, servers: &[String; 2]) -> Fallible<(u64, u64)> {
-    let mut sum = (0, 0);
-    for s in servers {
-        let text = http
-            .get(format!("{s}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        sum.0 += metric(&text, "jobby_matching_round_requests_total");
-        sum.1 += metric(&text, "jobby_matching_rounds_total");
-    }
-    Ok(sum)
+/// Both servers' round requests and rounds run.
+async fn round_counts(http: &reqwest::Client, servers: &[String]) -> Fallible<[u64; 2]> {
+    counters(
+        http,
+        servers,
+        [
+            "jobby_matching_round_requests_total",
+            "jobby_matching_rounds_total",
+        ],
+    )
+    .await
 }
 
 /// A process's resident memory now and its high-water mark, from `/proc`.
@@ -469,8 +484,8 @@ async fn free_seats(
         .collect::<Vec<_>>()
         .join(" ");
     let (requests, ran) = (
-        rounds_after.0 - rounds_before.0,
-        rounds_after.1 - rounds_before.1,
+        rounds_after[0] - rounds_before[0],
+        rounds_after[1] - rounds_before[1],
     );
     println!(
         "free seats, arrivals at {rate}/s: {} of {n} join→matched→decline cycles in {secs:.1} s ({:.0}/s); {waited} waited on the status stream for a seat",
@@ -841,9 +856,9 @@ async fn waiting(
     let secs = t.elapsed().as_secs_f64();
     let end_counts = cache_counts(&ctx.http, &all).await?;
     let (hits, misses, unheard) = (
-        end_counts.0 - warm.0,
-        end_counts.1 - warm.1,
-        end_counts.2 - warm.2,
+        end_counts[0] - warm[0],
+        end_counts[1] - warm[1],
+        end_counts[2] - warm[2],
     );
     lat.sort();
     let (failed, kinds) = tally(failures);
