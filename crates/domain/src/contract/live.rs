@@ -14,16 +14,14 @@ use crate::model::account::AccountType;
 use crate::model::event::EventPatch;
 use crate::model::ids::{EventId, MatchId, UserId};
 use crate::model::matches::{Match, MatchStatus};
-use crate::model::outbox::{DomainEvent, Kind};
+use crate::model::outbox::Kind;
 use crate::model::page::PageRequest;
 use crate::model::queue::{QueueState, QueueStatus};
-use crate::model::room::RoomTicket;
-use crate::model::session::hash_secret;
-use crate::ports::{Clock, Database, Db, StoreError};
+use crate::ports::{Clock, Database, Db};
 use crate::usecases::queue::Rounds;
 use crate::usecases::{events, matches, queue};
 
-async fn new_event(db: &Db, owner: UserId, interviewers: Vec<UserId>) -> EventId {
+pub(super) async fn new_event(db: &Db, owner: UserId, interviewers: Vec<UserId>) -> EventId {
     let patch = EventPatch {
         title: Some("Rust fair".into()),
         interviewer_ids: Some(interviewers.iter().map(ToString::to_string).collect()),
@@ -37,7 +35,7 @@ async fn new_event(db: &Db, owner: UserId, interviewers: Vec<UserId>) -> EventId
         .id
 }
 
-async fn start(db: &Db, owner: UserId, id: EventId) {
+pub(super) async fn start(db: &Db, owner: UserId, id: EventId) {
     let at = now();
     db.transaction(move |r| Box::pin(async move { events::start(r, owner, id, at).await }))
         .await
@@ -53,7 +51,7 @@ async fn available(db: &Db, user: UserId, id: EventId, on: bool) {
     .expect("availability");
 }
 
-async fn join(db: &Db, seeker: UserId, id: EventId) -> Result<QueueStatus, Error> {
+pub(super) async fn join(db: &Db, seeker: UserId, id: EventId) -> Result<QueueStatus, Error> {
     join_at(db, seeker, id, now()).await
 }
 
@@ -465,108 +463,6 @@ pub async fn concurrent_joins_match_exactly_once(db: Arc<dyn Database>) {
         "joins arriving together share rounds: {} rounds for {joins} joins",
         rounds.ran()
     );
-}
-
-pub async fn old_outbox_records_and_room_tickets_are_purged(db: Arc<dyn Database>) {
-    let db = Db::new(db);
-    let rec = create_user(&db, "purge-rec@example.com", AccountType::Recruiter).await;
-    let seeker = create_user(&db, "purge-seek@example.com", AccountType::Seeker).await;
-    let ev = new_event(&db, rec.id, vec![]).await;
-    start(&db, rec.id, ev).await;
-    let mid = join(&db, seeker.id, ev)
-        .await
-        .unwrap()
-        .match_id
-        .expect("matched");
-
-    // Room tickets: the one that expired before the cut goes, the other stays.
-    let ticket = |expires_at: DateTime<Utc>| RoomTicket {
-        match_id: mid,
-        user_id: seeker.id,
-        issued_at: expires_at - Duration::seconds(30),
-        expires_at,
-        used_at: None,
-    };
-    let (old, fresh) = (ticket(now() - Duration::days(2)), ticket(now()));
-    db.transaction(move |r| {
-        Box::pin(async move {
-            r.insert_room_ticket(&hash_secret("old-ticket"), &old)
-                .await?;
-            r.insert_room_ticket(&hash_secret("fresh-ticket"), &fresh)
-                .await
-        })
-    })
-    .await
-    .unwrap();
-    let cut = now() - Duration::days(1);
-    assert_eq!(db.inner().purge_room_tickets(cut).await.unwrap(), 1);
-    assert_eq!(db.inner().purge_room_tickets(cut).await.unwrap(), 0);
-    let (gone, kept) = db
-        .read(|r| {
-            Box::pin(async move {
-                Ok::<_, StoreError>((
-                    r.room_ticket(&hash_secret("old-ticket")).await?,
-                    r.room_ticket(&hash_secret("fresh-ticket")).await?,
-                ))
-            })
-        })
-        .await
-        .unwrap();
-    assert_eq!((gone, kept), (None, Some(fresh)));
-
-    // The outbox: records older than the cut go, except the newest, which always stays.
-    let record = |at: DateTime<Utc>| DomainEvent {
-        kind: Kind::QueueJoined,
-        event_id: Some(ev),
-        users: vec![seeker.id],
-        payload: serde_json::json!({}),
-        at,
-    };
-    let week_ago = now() - Duration::days(8);
-    let batch = vec![record(week_ago), record(now()), record(week_ago)];
-    db.transaction(move |r| Box::pin(async move { r.append_outbox(&batch).await }))
-        .await
-        .unwrap();
-    let all = |db: Db| async move {
-        db.read(|r| Box::pin(async move { r.outbox_after(0, 1000).await }))
-            .await
-            .unwrap()
-    };
-    let before = all(db.clone()).await;
-    let cut = now() - Duration::days(7);
-    let purged = db.inner().purge_outbox(cut).await.unwrap();
-    let after = all(db.clone()).await;
-    assert_eq!(purged as usize, before.len() - after.len());
-    assert!(
-        purged >= 1,
-        "the week-old record that is not the newest goes"
-    );
-    let newest = before.last().unwrap().seq;
-    assert_eq!(
-        after.last().unwrap().seq,
-        newest,
-        "the newest stays, old as it is"
-    );
-    assert!(
-        after.iter().all(|r| r.event.at >= cut || r.seq == newest),
-        "{after:?}"
-    );
-    assert_eq!(db.inner().purge_outbox(cut).await.unwrap(), 0);
-
-    // Records at given positions: those that exist, in order; unknown positions are skipped.
-    let wanted = vec![after[after.len() - 1].seq, after[0].seq, newest + 1000];
-    let at = db
-        .read(move |r| Box::pin(async move { r.outbox_at(&wanted).await }))
-        .await
-        .unwrap();
-    let mut expected = vec![after[0].seq, after[after.len() - 1].seq];
-    expected.dedup();
-    assert_eq!(at.iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
-    let none = db
-        .read(|r| Box::pin(async move { r.outbox_at(&[]).await }))
-        .await
-        .unwrap();
-    assert!(none.is_empty());
 }
 
 pub async fn an_accepted_match_is_declined_until_it_starts(db: Arc<dyn Database>) {

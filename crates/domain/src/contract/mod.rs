@@ -18,6 +18,7 @@ mod database;
 mod idempotency;
 mod live;
 mod profile;
+mod purges;
 mod ratelimit;
 mod tokens;
 
@@ -26,6 +27,7 @@ pub use database::*;
 pub use idempotency::*;
 pub use live::*;
 pub use profile::*;
+pub use purges::*;
 pub use ratelimit::*;
 pub use tokens::*;
 
