@@ -60,6 +60,7 @@ codes! {
     UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE", 415, "The body is not `application/json`.";
     RateLimited => "RATE_LIMITED", 429, "Over the route's rate limit (with `Retry-After`).";
     DependencyUnavailable => "DEPENDENCY_UNAVAILABLE", 503, "A store or outside service is unreachable or failing; safe to retry (with `Retry-After`).";
+    ServerBusy => "SERVER_BUSY", 503, "The server is at capacity and shed the request before doing anything; safe to retry after `Retry-After` seconds. Reads are shed before changes.";
     Internal => "INTERNAL", 500, "Anything else; the body says only that, plus the request id.";
 }
 
@@ -150,6 +151,7 @@ mod tests {
                 ("UNSUPPORTED_MEDIA_TYPE", 415),
                 ("RATE_LIMITED", 429),
                 ("DEPENDENCY_UNAVAILABLE", 503),
+                ("SERVER_BUSY", 503),
                 ("INTERNAL", 500),
             ]
         );

@@ -77,6 +77,8 @@ pub struct Feed {
     db: Db,
     /// Told of every access change, and of how far the outbox was read.
     auth: Arc<Authenticator>,
+    /// Told of every change, to forget the queue entries it names.
+    lineups: Arc<Lineups>,
     timing: Timing,
     tx: broadcast::Sender<Change>,
     /// True once the reader has found the outbox head: changes after it reach listeners.
@@ -109,10 +111,16 @@ impl Drop for StreamSlot {
 }
 
 impl Feed {
-    pub fn new(db: Db, auth: Arc<Authenticator>, timing: Timing) -> Arc<Self> {
+    pub fn new(
+        db: Db,
+        auth: Arc<Authenticator>,
+        lineups: Arc<Lineups>,
+        timing: Timing,
+    ) -> Arc<Self> {
         Arc::new(Feed {
             db,
             auth,
+            lineups,
             timing,
             tx: broadcast::channel(BACKLOG).0,
             following: watch::channel(false).0,
@@ -203,18 +211,20 @@ impl Feed {
             .map(|(low, known)| Tail::resume(low, known, self.timing.grace))
     }
 
-    /// Forgets the cached tokens of accounts whose access changed, as soon as the change is
-    /// visible (whatever holes lie below it).
-    fn apply_access_changes(&self, records: &[OutboxRecord]) {
+    /// Forgets the cached tokens of accounts whose access changed, and the kept queue
+    /// entries of everyone a change names, as soon as the change is visible (whatever holes
+    /// lie below it).
+    fn apply_changes(&self, records: &[OutboxRecord]) {
         for rec in records {
             if rec.event.kind == Kind::AccessChanged {
                 self.auth.invalidate_users(&rec.event.users);
             }
         }
+        self.lineups.changed(records);
     }
 
     /// Looks again at positions given up (a transaction that wrote there may still commit,
-    /// and an access change must not go unseen): what appeared is applied and forgotten, and
+    /// and a change must not go unseen): what appeared is applied and forgotten, and
     /// positions watched for [`LATE_WATCH`] are dropped (their transaction rolled back).
     /// Answers whether the look succeeded.
     async fn check_late(&self, late: &mut Vec<(i64, std::time::Instant)>) -> bool {
@@ -229,7 +239,7 @@ impl Feed {
             .await;
         match found {
             Ok(records) => {
-                self.apply_access_changes(&records);
+                self.apply_changes(&records);
                 late.retain(|(s, _)| !records.iter().any(|r| r.seq == *s));
                 true
             }
@@ -273,7 +283,7 @@ impl Feed {
                     match read {
                         Ok(batch) => {
                             let complete = batch.len() < BATCH;
-                            self.apply_access_changes(&batch);
+                            self.apply_changes(&batch);
                             let (records, gave_up) = t.take(batch, std::time::Instant::now());
                             // No listeners is not an error: the change is simply unheard.
                             for rec in records {

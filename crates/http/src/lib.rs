@@ -15,6 +15,7 @@ use jobby_domain::usecases::auth::Authenticator;
 use jobby_domain::usecases::queue::Rounds;
 use utoipa_actix_web::AppExt;
 
+pub mod admission;
 pub mod api;
 pub mod error;
 pub mod extract;
@@ -121,6 +122,8 @@ pub struct AppState {
     pub lineups: Arc<lineups::Lineups>,
     /// This process's matching rounds, shared by the changes that need one.
     pub rounds: Arc<Rounds>,
+    /// How much work this process takes on at once.
+    pub admission: Arc<admission::Admission>,
     /// The served OpenAPI document, byte for byte the committed `openapi.json`.
     pub openapi: Arc<String>,
     /// Issues and checks the CSRF tokens of the login and signup forms.
@@ -142,10 +145,17 @@ impl AppState {
             token_cache.ttl,
             token_cache.heard_ttl,
         ));
+        let lineups = Arc::new(lineups::Lineups::new(auth.clone()));
         AppState {
-            feed: feed::Feed::new(db.clone(), auth.clone(), feed::Timing::default()),
-            lineups: Arc::default(),
+            feed: feed::Feed::new(
+                db.clone(),
+                auth.clone(),
+                lineups.clone(),
+                feed::Timing::default(),
+            ),
+            lineups,
             rounds: Arc::default(),
+            admission: Arc::default(),
             db,
             limiter,
             pre_session: PreSessionTokens::new(&config.secret_key),
@@ -210,5 +220,6 @@ pub fn build_app(
         .split_for_parts();
     app.default_service(web::to(mw::unmatched))
         .wrap(from_fn(mw::api_gate))
+        .wrap(from_fn(mw::admit))
         .wrap(from_fn(mw::observe))
 }

@@ -1,21 +1,33 @@
-//! Queue places for status reads. Counting a seeker's place in the store costs a scan of
-//! everyone ahead; with thousands waiting and each polling, that is most of the database's
-//! work. Instead each process keeps, per event, the lineup of waiting seekers as read at most
-//! [`MAX_AGE`] ago, and a status read costs one lookup of the seeker's own entry. The seeker's
-//! state (waiting or matched, the match and its status) is always current; the place and the
-//! queue length may trail a change by up to [`MAX_AGE`]. A seeker who is waiting but not in
-//! the lineup (they joined since) has their place counted exactly.
+//! Queue statuses for reads. A fair's normal state is thousands of seekers waiting, each with
+//! an agent polling; answering each poll from the store would make polls most of the
+//! database's work. Each process keeps two things instead:
+//!
+//! - per event, the lineup of waiting seekers as read at most [`MAX_AGE`] ago, so a seeker's
+//!   place costs no count (a seeker waiting but not in the lineup, who joined since, has their
+//!   place counted exactly);
+//! - per seeker, their entry (and their match's status) as last read, kept while the outbox
+//!   feed is heard. Every change to an entry or a match writes an outbox record naming the
+//!   seeker, in its transaction; the feed forgets the seeker's entry when it reads that
+//!   record, and this process forgets it at once when the seeker changes it here. While the
+//!   feed is not heard (it lags, or the store is unreachable), entries are read every time.
+//!
+//! So in the steady state a poll costs no store round trip. The seeker's state reflects a
+//! change made through another process within the feed's bound (see
+//! [`Authenticator::hearing`]), and one made through this process at once; the place and the
+//! queue length may trail a change by up to [`MAX_AGE`] more.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jobby_domain::error::Error;
 use jobby_domain::model::ids::{EventId, UserId};
 use jobby_domain::model::matches::MatchStatus;
+use jobby_domain::model::outbox::OutboxRecord;
 use jobby_domain::model::queue::{Lineup, QueueEntry, QueueStatus};
 use jobby_domain::ports::Db;
+use jobby_domain::usecases::auth::Authenticator;
 use jobby_domain::usecases::queue;
 
 /// How stale a lineup may be.
@@ -25,6 +37,15 @@ pub const MAX_AGE: Duration = Duration::from_millis(250);
 const REFRESH_AFTER: Duration = Duration::from_millis(150);
 /// Events whose lineups are kept; beyond this the oldest are forgotten.
 const EVENTS_KEPT: usize = 1024;
+/// How long a seeker's entry is kept while the feed is heard. Every change is heard, so this
+/// only bounds what a missed one (a bug) could cost.
+const ENTRY_TTL: Duration = Duration::from_secs(300);
+/// How long a forgotten entry is remembered as forgotten: a read of the entry that began
+/// before it was forgotten, and finishes within this, is not kept. A read slower than this
+/// is not kept either.
+const FORGOTTEN_KEPT: Duration = Duration::from_secs(30);
+/// Seekers whose entries are kept; beyond this all are forgotten.
+const ENTRIES_KEPT: usize = 200_000;
 
 #[derive(Default)]
 struct Slot {
@@ -61,12 +82,144 @@ impl Slot {
 /// A seeker's queue entry and, when matched, their match's status.
 pub type Entry = (QueueEntry, Option<MatchStatus>);
 
+/// What this process knows of a seeker's entry.
+enum Known {
+    /// Their entry (`None`: not queued) as read at `read_at`.
+    Entry {
+        entry: Option<Entry>,
+        read_at: Instant,
+    },
+    /// Changed at `generation` (see [`Entries::generation`]): read it again.
+    Forgotten { generation: u64, at: Instant },
+}
+
 #[derive(Default)]
+struct Entries {
+    map: Mutex<HashMap<UserId, Known>>,
+    /// Bumped by every forgetting, so a read that straddles one is not kept.
+    generation: AtomicU64,
+    /// Reads that began before this generation are not kept (everything was forgotten).
+    floor: AtomicU64,
+}
+
+impl Entries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Known>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, seeker: UserId) -> Option<Option<Entry>> {
+        match self.lock().get(&seeker) {
+            Some(Known::Entry { entry, read_at }) if read_at.elapsed() < ENTRY_TTL => Some(*entry),
+            _ => None,
+        }
+    }
+
+    /// Keeps an entry read from the store, unless it was forgotten since the read began.
+    fn keep(&self, seeker: UserId, entry: Option<Entry>, began: (u64, Instant)) {
+        let (generation, read_at) = began;
+        if read_at.elapsed() >= FORGOTTEN_KEPT || generation < self.floor.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut map = self.lock();
+        if let Some(Known::Forgotten { generation: g, .. }) = map.get(&seeker)
+            && *g > generation
+        {
+            return;
+        }
+        if map.len() >= ENTRIES_KEPT {
+            self.floor.store(
+                self.generation.fetch_add(1, Ordering::SeqCst) + 1,
+                Ordering::SeqCst,
+            );
+            map.clear();
+            return;
+        }
+        map.insert(seeker, Known::Entry { entry, read_at });
+    }
+
+    fn forget(&self, seekers: impl IntoIterator<Item = UserId>) {
+        let mut map = self.lock();
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let at = Instant::now();
+        for seeker in seekers {
+            map.insert(seeker, Known::Forgotten { generation, at });
+        }
+        // Now and then, drop the marks no read in flight can need.
+        if generation.is_multiple_of(4096) {
+            map.retain(
+                |_, k| !matches!(k, Known::Forgotten { at, .. } if at.elapsed() >= FORGOTTEN_KEPT),
+            );
+        }
+    }
+
+    /// Where a read begins, for [`Entries::keep`].
+    fn began(&self) -> (u64, Instant) {
+        (self.generation.load(Ordering::SeqCst), Instant::now())
+    }
+}
+
 pub struct Lineups {
     slots: Mutex<HashMap<EventId, (Instant, Arc<Slot>)>>,
+    entries: Entries,
+    /// Tells whether the outbox feed is heard.
+    auth: Option<Arc<Authenticator>>,
+}
+
+impl Default for Lineups {
+    /// Lineups that never keep entries (nothing tells them of changes).
+    fn default() -> Self {
+        Lineups {
+            slots: Mutex::default(),
+            entries: Entries::default(),
+            auth: None,
+        }
+    }
 }
 
 impl Lineups {
+    /// Lineups that keep seekers' entries while `auth` hears the outbox feed (which must
+    /// then call [`Lineups::changed`] for every record it reads).
+    pub fn new(auth: Arc<Authenticator>) -> Self {
+        Lineups {
+            auth: Some(auth),
+            ..Lineups::default()
+        }
+    }
+
+    /// Forgets the entries of everyone these outbox records name.
+    pub fn changed(&self, records: &[OutboxRecord]) {
+        if records.is_empty() {
+            return;
+        }
+        self.entries
+            .forget(records.iter().flat_map(|r| r.event.users.iter().copied()));
+    }
+
+    /// Forgets a seeker's entry: they changed it through this process.
+    pub fn forget(&self, seeker: UserId) {
+        self.entries.forget([seeker]);
+    }
+
+    fn hearing(&self) -> bool {
+        self.auth.as_ref().is_some_and(|a| a.hearing())
+    }
+
+    /// The seeker's entry, kept or read (and then kept). Answers whether it was kept.
+    async fn entry(&self, db: &Db, seeker: UserId) -> Result<(Option<Entry>, bool), Error> {
+        let hearing = self.hearing();
+        if hearing && let Some(entry) = self.entries.get(seeker) {
+            return Ok((entry, true));
+        }
+        let began = self.entries.began();
+        let entry = db
+            .read(move |r| Box::pin(async move { queue::entry_with_match(r, seeker).await }))
+            .await?;
+        if hearing {
+            self.entries.keep(seeker, entry, began);
+        }
+        Ok((entry, false))
+    }
+
     fn slot(&self, event: EventId) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -105,20 +258,34 @@ impl Lineups {
         slot.read(db, event).await
     }
 
-    /// The seeker's status: their own entry from the store, their place from the lineup.
-    pub async fn status(&self, db: &Db, seeker: UserId) -> Result<QueueStatus, Error> {
-        Ok(self.status_and_entry(db, seeker).await?.0)
+    /// The seeker's status: their own entry (kept, or from the store), their place from the
+    /// lineup. Answers whether the entry was kept (no store read for it).
+    pub async fn status(&self, db: &Db, seeker: UserId) -> Result<(QueueStatus, bool), Error> {
+        let (entry, kept) = self.entry(db, seeker).await?;
+        Ok((self.status_of(db, entry).await?.0, kept))
     }
 
-    /// [`Lineups::status`], with the entry it was made from.
+    /// The seeker's status and the entry it was made from, the entry read from the store.
     pub async fn status_and_entry(
         &self,
         db: &Db,
         seeker: UserId,
     ) -> Result<(QueueStatus, Option<Entry>), Error> {
+        let began = self.entries.began();
         let entry = db
             .read(move |r| Box::pin(async move { queue::entry_with_match(r, seeker).await }))
             .await?;
+        if self.hearing() {
+            self.entries.keep(seeker, entry, began);
+        }
+        self.status_of(db, entry).await
+    }
+
+    async fn status_of(
+        &self,
+        db: &Db,
+        entry: Option<Entry>,
+    ) -> Result<(QueueStatus, Option<Entry>), Error> {
         match entry {
             Some(entry) => Ok((self.place(db, &entry).await?, Some(entry))),
             None => Ok((QueueStatus::of(None), None)),

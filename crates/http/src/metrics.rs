@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latencies by route and status, rate-limit
-//! rejections, how often the rate limiter failed open, token cache hits and misses, and how
-//! many matching rounds the changes that asked for one shared.
+//! rejections, how often the rate limiter failed open, token cache hits and misses, how
+//! many matching rounds the changes that asked for one shared, how queue status reads were
+//! answered, and the requests shed while the server was busy.
 
 use std::sync::Mutex;
 
@@ -34,6 +35,9 @@ pub struct Metrics {
     pub token_cache_unheard: Counter,
     pub matching_round_requests: Counter,
     pub matching_rounds: Counter,
+    pub shed: Family<ClassLabels, Counter>,
+    pub queue_status_kept: Counter,
+    pub queue_status_read: Counter,
 }
 
 impl Default for Metrics {
@@ -107,7 +111,28 @@ impl Metrics {
             "Matching rounds run for those changes; requests arriving together share one",
             matching_rounds.clone(),
         );
+        let queue_status_kept = Counter::default();
+        registry.register(
+            "queue_status_kept_entries",
+            "Queue status reads answered from the entry this process keeps (no store read)",
+            queue_status_kept.clone(),
+        );
+        let queue_status_read = Counter::default();
+        registry.register(
+            "queue_status_store_reads",
+            "Queue status reads that read the seeker's entry from the store",
+            queue_status_read.clone(),
+        );
+        let shed = Family::<ClassLabels, Counter>::default();
+        registry.register(
+            "requests_shed",
+            "Requests refused with 503 SERVER_BUSY before any work, by kind (read or change)",
+            shed.clone(),
+        );
         Metrics {
+            shed,
+            queue_status_kept,
+            queue_status_read,
             matching_round_requests,
             matching_rounds,
             token_cache_unheard,
@@ -146,6 +171,28 @@ impl Metrics {
             self.token_cache_hits.inc();
         } else {
             self.token_cache_misses.inc();
+        }
+    }
+
+    /// A request refused for want of a place (see [`crate::admission`]).
+    pub fn shed(&self, kind: crate::admission::Kind) {
+        let class = match kind {
+            crate::admission::Kind::Read => "read",
+            crate::admission::Kind::Change => "change",
+        };
+        self.shed
+            .get_or_create(&ClassLabels {
+                class: class.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A queue status read; `kept` when the seeker's entry came from this process's memory.
+    pub fn queue_status_read(&self, kept: bool) {
+        if kept {
+            self.queue_status_kept.inc();
+        } else {
+            self.queue_status_read.inc();
         }
     }
 

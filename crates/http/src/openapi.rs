@@ -196,7 +196,7 @@ fn annotate_operation(op: &mut Map<String, Value>, spec: &RouteSpec) {
     add("500", "INTERNAL: carries only the request id");
     add(
         "503",
-        "DEPENDENCY_UNAVAILABLE: the database or an outside service is unreachable; safe to retry (Retry-After)",
+        "DEPENDENCY_UNAVAILABLE: the database or an outside service is unreachable; SERVER_BUSY: the server is at capacity and shed the request unrun. Both are safe to retry (Retry-After)",
     );
     for (status, resp) in responses.iter_mut() {
         if status != "default"

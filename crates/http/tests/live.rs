@@ -727,6 +727,7 @@ async fn the_queue_stream_sends_the_status_at_once_on_every_change_and_closes_on
     st.feed = Feed::new(
         st.db.clone(),
         st.auth.clone(),
+        st.lineups.clone(),
         Timing {
             poll: Duration::from_millis(10),
             heartbeat: Duration::from_millis(400),
@@ -873,6 +874,7 @@ async fn a_revoked_token_ends_its_stream_at_the_next_heartbeat() {
     st.feed = Feed::new(
         st.db.clone(),
         st.auth.clone(),
+        st.lineups.clone(),
         Timing {
             poll: Duration::from_millis(10),
             heartbeat: Duration::from_millis(200),
@@ -943,4 +945,211 @@ async fn a_token_holds_at_most_five_streams_at_once() {
     drop(open.pop());
     let resp = test::call_service(&app, get("/api/v1/queue/stream", &t).to_request()).await;
     assert_eq!(resp.status(), 200);
+}
+
+/// Starts the state's outbox feed (polling fast) and waits until the process hears it.
+async fn hearing_state() -> jobby_http::AppState {
+    use jobby_http::feed::{Feed, Timing};
+    use std::time::Duration;
+    let mut st = state();
+    st.feed = Feed::new(
+        st.db.clone(),
+        st.auth.clone(),
+        st.lineups.clone(),
+        Timing {
+            poll: Duration::from_millis(10),
+            heartbeat: Duration::from_secs(15),
+            settle: Duration::from_millis(50),
+            grace: Duration::from_millis(200),
+        },
+    );
+    st.feed.start();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !st.auth.hearing() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the feed is heard");
+    st
+}
+
+#[actix_web::test]
+async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
+    use jobby_domain::usecases::queue;
+    use std::time::{Duration, Instant};
+    let st = hearing_state().await;
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
+    let rt = token(&st, &rec, &[Scope::EventsWrite]).await;
+    let first = user(&st, "first@example.com", AccountType::Seeker).await;
+    let ft = token(&st, &first, &[Scope::QueueWrite]).await;
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let t = token(&st, &seeker, &[Scope::QueueRead, Scope::QueueWrite]).await;
+    let (_, _, ev) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Busy fair"})),
+    )
+    .await;
+    let eid = ev["id"].as_str().unwrap().to_owned();
+    send(
+        &app,
+        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
+    )
+    .await;
+    // The only seat goes to the first seeker; ours waits.
+    let (_, _, f) = send(
+        &app,
+        post_json("/api/v1/queue/join", &ft, json!({"event_id": eid})),
+    )
+    .await;
+    assert_eq!(f["status"], "matched", "{f}");
+    let (_, _, j) = send(
+        &app,
+        post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
+    )
+    .await;
+    assert_eq!(j["status"], "waiting", "{j}");
+
+    // The first poll reads the entry; the next ones are answered from memory.
+    let kept = || st.metrics.queue_status_kept.get();
+    let read = || st.metrics.queue_status_read.get();
+    let (k0, r0) = (kept(), read());
+    for _ in 0..3 {
+        let (s, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            (&b["status"], &b["position"]),
+            (&json!("waiting"), &json!(1))
+        );
+        assert_eq!(b["poll_interval_seconds"], 5);
+    }
+    assert_eq!((kept() - k0, read() - r0), (2, 1));
+
+    // The seeker leaves through another process (straight to the store here): the outbox
+    // feed tells this one, and the poll says so within the bound.
+    let (uid, now) = (seeker.id, st.clock.now());
+    st.db
+        .transaction(move |r| Box::pin(async move { queue::leave(r, uid, now).await }))
+        .await
+        .unwrap();
+    let changed = Instant::now();
+    loop {
+        let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+        if b["status"] == "not_queued" {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "the change was not heard within 2 s: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A change made through this process is seen at once, however fresh the kept entry.
+    let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(b["status"], "not_queued");
+    send(
+        &app,
+        post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
+    )
+    .await;
+    let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(b["status"], "waiting", "{b}");
+}
+
+#[actix_web::test]
+async fn polls_read_the_store_while_the_feed_is_not_heard() {
+    let st = state();
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let t = token(&st, &seeker, &[Scope::QueueRead]).await;
+    assert!(!st.auth.hearing());
+    for _ in 0..3 {
+        let (s, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+        assert_eq!((s, &b["status"]), (200, &json!("not_queued")));
+    }
+    assert_eq!(
+        (
+            st.metrics.queue_status_kept.get(),
+            st.metrics.queue_status_read.get()
+        ),
+        (0, 3)
+    );
+}
+
+#[actix_web::test]
+async fn past_capacity_reads_are_shed_first_and_agents_are_asked_to_poll_less() {
+    use jobby_http::admission::{Admission, Capacity, Kind};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let mut st = state();
+    st.admission = Arc::new(Admission::new(Capacity {
+        in_flight: 4,
+        reads_in_flight: 2,
+        read_wait: Duration::from_millis(50),
+        change_wait: Duration::from_millis(200),
+    }));
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
+    let rt = token(&st, &rec, &[Scope::EventsRead, Scope::EventsWrite]).await;
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let t = token(&st, &seeker, &[Scope::QueueRead]).await;
+
+    // Reads hold their whole share.
+    let reads: Vec<_> = (0..2)
+        .map(|_| st.admission.try_admit(Kind::Read).unwrap())
+        .collect();
+    let (s, h, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(s, 503);
+    assert_envelope(&b, "SERVER_BUSY");
+    assert_eq!(h["retry-after"], "20");
+    assert!(h.0.contains_key("x-request-id"));
+    let (s, _, b) = send(&app, TestRequest::get().uri("/api/v1/live-events")).await;
+    assert_eq!(s, 503, "anonymous reads are shed too");
+    assert_envelope(&b, "SERVER_BUSY");
+    // Probes are answered; a change still runs.
+    let (s, _, _) = send(&app, TestRequest::get().uri("/healthz")).await;
+    assert_eq!(s, 200);
+    let (s, _, ev) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Still open"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{ev}");
+
+    // Every place is taken: a change waits its turn, then is shed, and nothing is made.
+    let changes: Vec<_> = (0..2)
+        .map(|_| st.admission.try_admit(Kind::Change).unwrap())
+        .collect();
+    let (s, h, b) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Shed"})),
+    )
+    .await;
+    assert_eq!(s, 503);
+    assert_envelope(&b, "SERVER_BUSY");
+    assert_eq!(h["retry-after"], "1");
+    drop((reads, changes));
+    let (s, _, list) = send(&app, get("/api/v1/events", &rt)).await;
+    assert_eq!(s, 200, "{list}");
+    let titles: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Still open"]);
+
+    // With room again, polls are answered, and told to come back less often for a while.
+    let (s, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["poll_interval_seconds"], 20);
+    assert_eq!(st.admission.shed_counts(), (2, 1));
+    let metrics = st.metrics.render();
+    assert!(
+        metrics.contains("jobby_requests_shed_total{class=\"read\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("jobby_requests_shed_total{class=\"change\"} 1"));
 }

@@ -144,7 +144,7 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
         }
         _ => jobby_local::LocalRooms::new(),
     };
-    let state = jobby_http::AppState::new(
+    let mut state = jobby_http::AppState::new(
         db.clone(),
         limiter,
         video,
@@ -155,6 +155,14 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
             heard_ttl: Duration::from_secs(args.token_cache_heard_secs),
         },
     );
+    let in_flight = usize::try_from(args.max_in_flight).unwrap_or(usize::MAX);
+    state.admission = Arc::new(jobby_http::admission::Admission::new(
+        jobby_http::admission::Capacity {
+            in_flight,
+            reads_in_flight: in_flight / 2,
+            ..Default::default()
+        },
+    ));
 
     // Compute the decoy password hash now, so the first login with an unknown email takes
     // no longer than any other.

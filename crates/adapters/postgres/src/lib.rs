@@ -7,10 +7,13 @@ mod repo;
 mod retry;
 mod rows;
 pub mod schema;
+#[cfg(test)]
+mod shares;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +28,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenUse};
 use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use repo::PgRepo;
 use rows::idempotency::IdempotencyRow;
@@ -53,9 +57,25 @@ pub enum SetupError {
 }
 
 /// Every store port over one Postgres connection pool.
+///
+/// Reads outside a transaction (status reads, lookups, the outbox feed) may hold all but a
+/// quarter of the connections (at least one kept back): under a flood of reads, changes
+/// still find a connection at once instead of queueing behind them.
 #[derive(Clone)]
 pub struct PgDatabase {
     pool: Pool<AsyncPgConnection>,
+    reads: Arc<Semaphore>,
+}
+
+/// A pooled connection taken for a read, with its place among the reads.
+struct ReadConn {
+    conn: Object<AsyncPgConnection>,
+    _place: OwnedSemaphorePermit,
+}
+
+/// Connections reads may hold at once, of a pool of `max_size`.
+fn read_share(max_size: usize) -> usize {
+    max_size.saturating_sub((max_size / 4).max(1)).max(1)
 }
 
 /// Builds a pool of at most `max_size` connections and checks that Postgres answers.
@@ -107,7 +127,8 @@ pub async fn run_migrations(database_url: &str) -> Result<(), SetupError> {
 impl PgDatabase {
     /// Wraps an existing pool.
     pub fn new(pool: Pool<AsyncPgConnection>) -> Self {
-        PgDatabase { pool }
+        let reads = Arc::new(Semaphore::new(read_share(pool.status().max_size)));
+        PgDatabase { pool, reads }
     }
 
     pub fn pool(&self) -> &Pool<AsyncPgConnection> {
@@ -117,6 +138,30 @@ impl PgDatabase {
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
         match tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.get()).await {
             Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(StoreError::Unreachable(format!("postgres connection: {e}"))),
+            Err(_) => Err(StoreError::Unreachable(
+                "timed out waiting for a postgres connection".into(),
+            )),
+        }
+    }
+
+    /// A connection for a read, within the reads' share of the pool.
+    async fn read_conn(&self) -> Result<ReadConn, StoreError> {
+        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
+        let place =
+            match tokio::time::timeout_at(deadline, self.reads.clone().acquire_owned()).await {
+                Ok(Ok(place)) => place,
+                _ => {
+                    return Err(StoreError::Unreachable(
+                        "timed out waiting for a postgres connection for a read".into(),
+                    ));
+                }
+            };
+        match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Ok(Ok(conn)) => Ok(ReadConn {
+                conn,
+                _place: place,
+            }),
             Ok(Err(e)) => Err(StoreError::Unreachable(format!("postgres connection: {e}"))),
             Err(_) => Err(StoreError::Unreachable(
                 "timed out waiting for a postgres connection".into(),
@@ -155,8 +200,8 @@ impl Database for PgDatabase {
     }
 
     async fn read(&self, body: ReadBody) -> TxOutput {
-        let mut conn = self.conn().await?;
-        let mut repo = PgRepo::new(&mut conn);
+        let mut read = self.read_conn().await?;
+        let mut repo = PgRepo::new(&mut read.conn);
         body(&mut repo).await
     }
 

@@ -197,6 +197,9 @@ where
             return ApiError::internal().error_response();
         }
     };
+    // Whatever the change was, a status this process kept for the caller is read again: they
+    // see their own change at once (other processes hear of it through the outbox feed).
+    state.lineups.forget(user);
     match outcome {
         Ok(Outcome::Fresh(saved)) => respond(&saved),
         Ok(Outcome::Replayed(saved)) => {

@@ -4,11 +4,15 @@
 //! the hardening headers; the error envelope for whatever a lower layer answered without one
 //! (`envelope.rs`).
 //!
+//! `admit` (`admit.rs`): a place among the requests served at once, or 503 `SERVER_BUSY`
+//! before any work is done (see [`crate::admission`]).
+//!
 //! `api_gate` (for `/api/v1`, `gate.rs`): the route table lookup, then the body limits
 //! (`body.rs`), authentication (`auth.rs`), the rate limit (`limits.rs`), the IP allowlist,
 //! the scope and the account type, the `Idempotency-Key` format; it adds rate-limit and
 //! deprecation (`deprecation.rs`) headers to every response that reached it.
 
+mod admit;
 mod auth;
 mod body;
 mod deprecation;
@@ -17,6 +21,7 @@ mod gate;
 mod limits;
 mod observe;
 
+pub use admit::admit;
 pub use auth::bearer_token;
 use auth::*;
 pub use body::payload_too_large;

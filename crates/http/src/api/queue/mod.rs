@@ -29,7 +29,7 @@ pub struct QueueStatusBody {
     /// `pending`, `accepted`, … when matched.
     #[schema(value_type = Option<String>)]
     pub match_status: Option<&'static str>,
-    /// Poll no faster than this.
+    /// Poll no faster than this: 5, more while the server is busy (10, 20).
     pub poll_interval_seconds: u32,
 }
 

@@ -1,0 +1,48 @@
+//! Admission (see [`crate::admission`]): every request but the operator's probes waits for a
+//! place before any work is done on it, or is refused with 503 `SERVER_BUSY`.
+
+use actix_web::ResponseError;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header;
+use actix_web::middleware::Next;
+
+use super::state_of;
+use crate::admission::Kind;
+use crate::error::{ApiError, Code};
+
+/// Paths the operator's probes and scrapers use: answered however busy the server is.
+const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+pub async fn admit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if PROBES.contains(&req.path()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let kind = match *req.method() {
+        Method::GET | Method::HEAD | Method::OPTIONS => Kind::Read,
+        _ => Kind::Change,
+    };
+    let state = state_of(req.request());
+    match state.admission.admit(kind).await {
+        Ok(place) => {
+            let res = next.call(req).await;
+            // Held until the response is made (a stream's body goes on without it).
+            drop(place);
+            Ok(res?.map_into_boxed_body())
+        }
+        Err(shed) => {
+            state.metrics.shed(kind);
+            let err = ApiError::new(
+                Code::ServerBusy,
+                "The server is at capacity and did not run this request; retry after the \
+                 seconds in Retry-After.",
+            )
+            .with_header(header::RETRY_AFTER, shed.retry_after.to_string());
+            Ok(req.into_response(err.error_response()))
+        }
+    }
+}
