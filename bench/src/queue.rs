@@ -13,12 +13,16 @@
 //! After each, the store is checked: each seeker in exactly the matches expected, no
 //! interviewer ever in two live matches at once, and the waiting positions exactly 1..n.
 //! 3. **Waiting.** `STREAMS` of the waiting seekers hold `GET /queue/stream` open on a third
-//!    server process (C, started for this phase), the rest poll `GET /queue/status` every
-//!    5 s with their own tokens (what the API advertises) across all three, while `wrk` loads
+//!    server process (C, started for this phase), the rest poll `GET /queue/status` with their
+//!    own tokens across all three, each waiting what the last answer asked
+//!    (`poll_interval_seconds`, or a refusal's `Retry-After`), while `wrk` loads
 //!    one seeker's token on the same route: latency, errors, how many authentications the
-//!    token caches answered after the first round, and C's memory with all of it going on.
+//!    token caches answered after the first round, how many statuses came from memory, and
+//!    C's memory with all of it going on. Halfway, a token is revoked: how long until each
+//!    server refuses it (at most 2 s, or the run fails).
 //!
-//! Every request that fails or times out is counted and printed by kind; a phase still
+//! A request refused with 503 `SERVER_BUSY` is made again after its `Retry-After`, as agents
+//! do, and counted. Every request that fails or times out is counted and printed by kind; a phase still
 //! running `LIMIT` seconds after its last arrival is stopped and reported as unable to keep
 //! up (everyone then leaves the queue and the next phase goes on), and the run fails at the
 //! end.
@@ -121,6 +125,38 @@ async fn accounts(
     Ok(out)
 }
 
+/// Requests the servers refused with 503 `SERVER_BUSY` (each retried after `Retry-After`
+/// by [`call`], or counted by the pollers).
+static SHED: AtomicUsize = AtomicUsize::new(0);
+fn shed_so_far() -> usize {
+    AtomicUsize::load(&SHED, Ordering::Relaxed)
+}
+/// A shed request is tried again at most this many times.
+const SHED_RETRIES: usize = 30;
+
+/// One request: its status, JSON body and `Retry-After` (seconds).
+async fn call_once(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value, Option<u64>), reqwest::Error> {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    let retry_after = r
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    Ok((status, r.json().await.unwrap_or(Value::Null), retry_after))
+}
+
+/// A request as a well-behaved agent makes it: refused with `SERVER_BUSY` (nothing was
+/// done), it is made again after `Retry-After`.
 async fn call(
     http: &reqwest::Client,
     method: reqwest::Method,
@@ -128,13 +164,18 @@ async fn call(
     token: &str,
     body: Option<Value>,
 ) -> Result<(u16, Value), reqwest::Error> {
-    let mut req = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
+    let mut tries = 0;
+    loop {
+        let (status, b, retry_after) =
+            call_once(http, method.clone(), url, token, body.as_ref()).await?;
+        if status == 503 && b["code"] == "SERVER_BUSY" && tries < SHED_RETRIES {
+            SHED.fetch_add(1, Ordering::Relaxed);
+            tries += 1;
+            tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
+            continue;
+        }
+        return Ok((status, b));
     }
-    let r = req.send().await?;
-    let status = r.status().as_u16();
-    Ok((status, r.json().await.unwrap_or(Value::Null)))
 }
 
 /// A failed request in a few words, to count failures by kind: `join 503 CONTENTION`,
@@ -315,6 +356,19 @@ fn metric(text: &str, name: &str) -> u64 {
 }
 
 /// Both servers' round requests and rounds run.
+/// Queue status reads answered from memory and from the store, over these servers.
+async fn status_store_reads(http: &reqwest::Client, servers: &[String]) -> Fallible<[u64; 2]> {
+    counters(
+        http,
+        servers,
+        [
+            "jobby_queue_status_kept_entries_total",
+            "jobby_queue_status_store_reads_total",
+        ],
+    )
+    .await
+}
+
 async fn round_counts(http: &reqwest::Client, servers: &[String]) -> Fallible<[u64; 2]> {
     counters(
         http,
@@ -341,7 +395,9 @@ fn memory(pid: &str) -> String {
 
 /// One seeker's join → matched → decline.
 struct Cycle {
-    /// The join's answer.
+    /// The first answer to the join: taken in, or refused with `SERVER_BUSY`.
+    first_answer: Duration,
+    /// The join's answer, once taken in (after any refusals and the waits they asked for).
     answered: Duration,
     /// Join → matched, polls included.
     matched: Duration,
@@ -355,19 +411,33 @@ async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> 
     let s = &c.seekers[i];
     let base = &c.servers[i % 2];
     let t0 = Instant::now();
-    let (st, b) = call(
-        &c.http,
-        reqwest::Method::POST,
-        &format!("{base}/api/v1/queue/join"),
-        &s.token,
-        Some(json!({"event_id": c.event})),
-    )
-    .await
-    .map_err(|e| failure("join", &e))?;
+    let body = json!({"event_id": c.event});
+    let mut first_answer = None;
+    let mut tries = 0;
+    let (st, b) = loop {
+        let (st, b, retry_after) = call_once(
+            &c.http,
+            reqwest::Method::POST,
+            &format!("{base}/api/v1/queue/join"),
+            &s.token,
+            Some(&body),
+        )
+        .await
+        .map_err(|e| failure("join", &e))?;
+        first_answer.get_or_insert_with(|| t0.elapsed());
+        if st == 503 && b["code"] == "SERVER_BUSY" && tries < SHED_RETRIES {
+            SHED.fetch_add(1, Ordering::Relaxed);
+            tries += 1;
+            tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
+            continue;
+        }
+        break (st, b);
+    };
     if st != 200 {
         return Err(refused("join", st, &b));
     }
     let answered = t0.elapsed();
+    let first_answer = first_answer.unwrap_or(answered);
     let mut status = b;
     let mut waited = 0usize;
     if status["status"] == "waiting" {
@@ -395,6 +465,7 @@ async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> 
         return Err(refused("decline", st, &b));
     }
     Ok(Cycle {
+        first_answer,
         answered,
         matched,
         matched_at,
@@ -402,19 +473,44 @@ async fn cycle(c: Ctx, i: usize, phase_start: Instant) -> Result<Cycle, String> 
     })
 }
 
+/// Opens `GET /queue/stream`, made again after `Retry-After` while refused with
+/// `SERVER_BUSY`.
+async fn open_stream(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<reqwest::Response, String> {
+    let mut tries = 0;
+    loop {
+        let resp = http
+            .get(format!("{base}/api/v1/queue/stream"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| failure("stream", &e))?;
+        let status = resp.status().as_u16();
+        if status == 200 {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status == 503 && body["code"] == "SERVER_BUSY" && tries < SHED_RETRIES {
+            SHED.fetch_add(1, Ordering::Relaxed);
+            tries += 1;
+            tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
+            continue;
+        }
+        return Err(refused("stream", status, &body));
+    }
+}
+
 /// Follows `GET /queue/stream` until the status says matched (or no longer waiting), and
 /// returns that status.
 async fn await_match(c: &Ctx, token: &str, base: &str) -> Result<Value, String> {
-    let mut resp = c
-        .streams
-        .get(format!("{base}/api/v1/queue/stream"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| failure("stream", &e))?;
-    if resp.status() != 200 {
-        return Err(format!("stream {}", resp.status().as_u16()));
-    }
+    let mut resp = open_stream(&c.streams, base, token).await?;
     let mut buf = Vec::new();
     loop {
         let chunk = resp
@@ -454,6 +550,7 @@ async fn free_seats(
     let n = ctx.seekers.len();
     let since = chrono::Utc::now().to_rfc3339();
     let rounds_before = round_counts(&ctx.http, &ctx.servers).await?;
+    let shed_before = shed_so_far();
     let t = Instant::now();
     let c = ctx.clone();
     let results = arrivals(n, rate, limit, move |i| cycle(c.clone(), i, t)).await;
@@ -469,8 +566,10 @@ async fn free_seats(
         Err(e) => Some(e),
     }));
     let waited: usize = cycles.iter().map(|c| c.waited).sum();
+    let mut first: Vec<Duration> = cycles.iter().map(|c| c.first_answer).collect();
     let mut answered: Vec<Duration> = cycles.iter().map(|c| c.answered).collect();
     let mut matched: Vec<Duration> = cycles.iter().map(|c| c.matched).collect();
+    first.sort();
     answered.sort();
     matched.sort();
     // Matches made in each 5 s of the phase: a rate that holds stays level.
@@ -493,7 +592,13 @@ async fn free_seats(
         cycles.len() as f64 / secs,
     );
     println!(
-        "  join answered p50 {} p99 {} max {}; join→matched p50 {} p99 {} max {}",
+        "  join first answered (taken in, or refused with SERVER_BUSY) p50 {} p99 {} max {}",
+        ms(percentile(&first, 0.50)),
+        ms(percentile(&first, 0.99)),
+        ms(*first.last().unwrap_or(&Duration::ZERO)),
+    );
+    println!(
+        "  join taken in p50 {} p99 {} max {}; join→matched p50 {} p99 {} max {}",
         ms(percentile(&answered, 0.50)),
         ms(percentile(&answered, 0.99)),
         ms(*answered.last().unwrap_or(&Duration::ZERO)),
@@ -502,6 +607,10 @@ async fn free_seats(
         ms(*matched.last().unwrap_or(&Duration::ZERO)),
     );
     println!("  matches/s in each 5 s: {windows}");
+    println!(
+        "  requests refused with 503 SERVER_BUSY and made again after Retry-After: {}",
+        shed_so_far() - shed_before
+    );
     println!(
         "  matching rounds: {ran} for {requests} requests (joins and declines); failed: {failed} ({kinds}); unfinished {} s after the last arrival: {unfinished}",
         limit.as_secs()
@@ -719,6 +828,13 @@ async fn waiting(
     let rounds = env_num("POLL_ROUNDS", 6).max(2);
     let streams = streams.min(waiting.len() / 2);
     let (streamers, pollers) = waiting.split_at(streams);
+    let all_servers = [
+        ctx.servers[0].clone(),
+        ctx.servers[1].clone(),
+        std::env::var("BENCH_C").unwrap_or_else(|_| ctx.servers[0].clone()),
+    ];
+    let status_before = status_store_reads(&ctx.http, &all_servers).await?;
+    let streams_shed_before = shed_so_far();
     let start = tokio::time::Instant::now() + Duration::from_millis(500);
     let end = start + every * rounds as u32;
 
@@ -729,12 +845,8 @@ async fn waiting(
     let mut stream_tasks = Vec::with_capacity(streams);
     // The streams go to a process of their own (`BENCH_C`), so its memory is what 2,000
     // streams and the waiting queue take, not what earlier phases left behind.
-    let stream_server = std::env::var("BENCH_C").unwrap_or_else(|_| ctx.servers[0].clone());
-    let all = [
-        ctx.servers[0].clone(),
-        ctx.servers[1].clone(),
-        stream_server.clone(),
-    ];
+    let stream_server = all_servers[2].clone();
+    let all = all_servers;
     for &(_, i) in streamers {
         let (http, base, token) = (
             stream_client.clone(),
@@ -743,16 +855,7 @@ async fn waiting(
         );
         stream_tasks.push(tokio::spawn(async move {
             let opened = Instant::now();
-            let mut resp = match http
-                .get(format!("{base}/api/v1/queue/stream"))
-                .bearer_auth(&token)
-                .send()
-                .await
-            {
-                Ok(r) if r.status() == 200 => r,
-                Ok(r) => return Err(format!("stream {}", r.status().as_u16())),
-                Err(e) => return Err(failure("stream", &e)),
-            };
+            let mut resp = open_stream(&http, &base, &token).await?;
             let mut first = None;
             loop {
                 match tokio::time::timeout_at(end, resp.chunk()).await {
@@ -801,6 +904,8 @@ async fn waiting(
         None
     };
 
+    // Each poller waits what the last answer asked: `poll_interval_seconds`, or the
+    // `Retry-After` of a refusal. The first poll warms the caches and is not measured.
     let n = pollers.len().max(1);
     let mut tasks = Vec::with_capacity(n);
     for (k, &(_, i)) in pollers.iter().enumerate() {
@@ -812,11 +917,13 @@ async fn waiting(
         let offset = every.mul_f64(k as f64 / n as f64);
         tasks.push(tokio::spawn(async move {
             let mut measured = Vec::with_capacity(rounds - 1);
-            let mut failures = vec![];
-            for r in 0..rounds {
-                tokio::time::sleep_until(start + offset + every * r as u32).await;
+            let (mut failures, mut shed, mut intervals) = (vec![], 0usize, vec![]);
+            let mut next = start + offset;
+            let mut first = true;
+            while next < end {
+                tokio::time::sleep_until(next).await;
                 let t0 = Instant::now();
-                let outcome = match call(
+                let (outcome, wait) = match call_once(
                     &http,
                     reqwest::Method::GET,
                     &format!("{base}/api/v1/queue/status"),
@@ -825,19 +932,107 @@ async fn waiting(
                 )
                 .await
                 {
-                    Ok((200, b)) if b["status"] == "waiting" => None,
-                    Ok((200, b)) => Some(format!("status {}", b["status"])),
-                    Ok((st, b)) => Some(refused("status", st, &b)),
-                    Err(e) => Some(failure("status", &e)),
+                    Ok((200, b, _)) => {
+                        let wait = b["poll_interval_seconds"].as_u64();
+                        intervals.extend(wait);
+                        let wait = wait.map_or(every, Duration::from_secs);
+                        if b["status"] == "waiting" {
+                            (None, wait)
+                        } else {
+                            (Some(format!("status {}", b["status"])), wait)
+                        }
+                    }
+                    Ok((503, b, retry_after)) if b["code"] == "SERVER_BUSY" => {
+                        shed += 1;
+                        (None, retry_after.map_or(every, Duration::from_secs))
+                    }
+                    Ok((st, b, _)) => (Some(refused("status", st, &b)), every),
+                    Err(e) => (Some(failure("status", &e)), every),
                 };
-                if r > 0 {
+                if !first {
                     measured.push(t0.elapsed());
                     failures.extend(outcome);
                 }
+                first = false;
+                next += wait;
             }
-            (measured, failures)
+            (measured, failures, shed, intervals)
         }));
     }
+    // Halfway through, one polling seeker's token is revoked (as through the API: the
+    // revocation and its outbox record in one transaction); every server must refuse it
+    // within 2 s, with all of the above going on.
+    let revoke_task = {
+        // A second token of a polling seeker: their polls go on with the first.
+        let (_, i) = pollers[pollers.len() / 3];
+        let owner = ctx.seekers[i].id;
+        let now = chrono::Utc::now();
+        let (plain, record) = db
+            .transaction(move |r| {
+                Box::pin(async move {
+                    let user = r
+                        .user_by_id(owner)
+                        .await?
+                        .ok_or(jobby_domain::Error::NotFound)?;
+                    let req = MintRequest {
+                        name: "revoked mid-run".into(),
+                        scopes: vec!["queue:read".into()],
+                        expires_in_days: None,
+                    };
+                    tokens::mint(r, &user, req, now).await
+                })
+            })
+            .await?;
+        let (id, token) = (record.id, plain.expose().to_owned());
+        let (db, http, servers) = (db.clone(), ctx.http.clone(), all.clone());
+        // Known to every server's token cache before it is revoked.
+        for base in &servers {
+            let (st, b) = call(
+                &http,
+                reqwest::Method::GET,
+                &format!("{base}/api/v1/queue/status"),
+                &token,
+                None,
+            )
+            .await?;
+            if st != 200 {
+                return Err(format!("the token to revoke: {}", refused("status", st, &b)).into());
+            }
+        }
+        let at = start + every * (rounds as u32 / 2);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let now = chrono::Utc::now();
+            db.transaction(move |r| {
+                Box::pin(async move { tokens::revoke(r, owner, id, now).await })
+            })
+            .await
+            .map_err(|e| format!("revoking: {e}"))?;
+            let revoked = Instant::now();
+            let mut refused = vec![];
+            for base in servers {
+                loop {
+                    let answer = call_once(
+                        &http,
+                        reqwest::Method::GET,
+                        &format!("{base}/api/v1/queue/status"),
+                        &token,
+                        None,
+                    )
+                    .await;
+                    if matches!(answer, Ok((401, _, _))) {
+                        refused.push(revoked.elapsed());
+                        break;
+                    }
+                    if revoked.elapsed() > Duration::from_secs(10) {
+                        return Err(format!("{base} still accepts a token revoked 10 s ago"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            Ok::<_, String>(refused)
+        })
+    };
     // Counters once the warm-up round is over, memory in the middle, counters at the end.
     tokio::time::sleep_until(start + every + Duration::from_millis(100)).await;
     let warm = cache_counts(&ctx.http, &all).await?;
@@ -847,11 +1042,16 @@ async fn waiting(
         .or_else(|_| std::env::var("BENCH_A_PID"))
         .map_or("?".into(), |pid| memory(&pid));
     let mut lat = Vec::with_capacity(n * (rounds - 1));
-    let mut failures = vec![];
+    let (mut failures, mut shed) = (vec![], 0);
+    let mut intervals: BTreeMap<u64, usize> = BTreeMap::new();
     for r in join_all(tasks).await {
-        let (l, f) = r?;
+        let (l, f, s, i) = r?;
         lat.extend(l);
         failures.extend(f);
+        shed += s;
+        for secs in i {
+            *intervals.entry(secs).or_default() += 1;
+        }
     }
     let secs = t.elapsed().as_secs_f64();
     let end_counts = cache_counts(&ctx.http, &all).await?;
@@ -863,14 +1063,29 @@ async fn waiting(
     lat.sort();
     let (failed, kinds) = tally(failures);
     println!(
-        "waiting: {} seekers polling GET /queue/status every {} s with their own tokens: {} polls in {secs:.0} s ({:.0}/s); p50 {} p99 {} max {}; failed: {failed} ({kinds})",
+        "waiting: {} seekers polling GET /queue/status with their own tokens, as often as the answers ask: {} polls in {secs:.0} s ({:.0}/s); p50 {} p99 {} max {}; shed (503 SERVER_BUSY): {shed}; failed: {failed} ({kinds})",
         pollers.len(),
-        every.as_secs(),
         lat.len(),
         lat.len() as f64 / secs,
         ms(percentile(&lat, 0.50)),
         ms(percentile(&lat, 0.99)),
         ms(*lat.last().unwrap_or(&Duration::ZERO)),
+    );
+    println!(
+        "  poll_interval_seconds answered: {}",
+        intervals
+            .iter()
+            .map(|(s, n)| format!("{s} s ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let stores = status_store_reads(&ctx.http, &all).await?;
+    println!(
+        "  queue status entries: {} from memory, {} read from the store ({:.2}% from memory, the whole phase)",
+        stores[0] - status_before[0],
+        stores[1] - status_before[1],
+        100.0 * (stores[0] - status_before[0]) as f64
+            / ((stores[0] - status_before[0]) + (stores[1] - status_before[1])).max(1) as f64
     );
     println!(
         "  token cache after warm-up: {hits} hits, {misses} misses ({:.2}% from the cache; {unheard} of the misses while access changes were not heard)",
@@ -889,10 +1104,11 @@ async fn waiting(
     ));
     firsts.sort();
     println!(
-        "  {} of {streams} streams open on server C to the end; first status p50 {} p99 {}; failed: {stream_failed} ({stream_kinds})",
+        "  {} of {streams} streams open on server C to the end; first status p50 {} p99 {} (opening refused with SERVER_BUSY and made again: {}); failed: {stream_failed} ({stream_kinds})",
         firsts.len(),
         ms(percentile(&firsts, 0.50)),
         ms(percentile(&firsts, 0.99)),
+        shed_so_far() - streams_shed_before,
     );
     println!(
         "  server C (this phase's streams and a third of its polls) memory with all of it going on: {mem}"
@@ -917,8 +1133,20 @@ async fn waiting(
                 .map_or("0".to_owned(), |v| v.trim().to_owned()),
         );
     }
+    let refused = revoke_task.await??;
+    println!(
+        "  a token revoked halfway: refused by servers A, B, C after {} (bound: 2 s)",
+        refused
+            .iter()
+            .map(|d| ms(*d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if failed > 0 || stream_failed > 0 {
         return Err(format!("waiting: {failed} polls and {stream_failed} streams failed").into());
+    }
+    if refused.iter().any(|d| *d > Duration::from_secs(2)) {
+        return Err("waiting: a revoked token was accepted for more than 2 s".into());
     }
     Ok(())
 }

@@ -97,7 +97,9 @@ async fn seekers_joining_through_two_processes_are_matched_exactly_once() {
         assert_eq!(status, 200, "{body}");
     }
 
-    // 3. Poll status: exactly one seeker per seat, waiting positions exactly 1..n.
+    // 3. Poll status: exactly one seeker per seat, waiting positions exactly 1..n (once the
+    // places have caught up with the last join: they may trail a change by 250 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let mut seated = HashSet::new();
     let mut matched = vec![];
     let mut positions = vec![];

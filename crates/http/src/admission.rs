@@ -4,11 +4,14 @@
 //! queue for a place before any work is done, and those that cannot have one soon are refused
 //! at once with 503 `SERVER_BUSY` and a `Retry-After`, which costs next to nothing.
 //!
-//! Changes come first. A read (GET, HEAD) needs a read place and a place; a change needs a
-//! place only, so reads can never hold more than their share and a change always finds room
-//! beside them. Reads wait briefly for a place and are shed first; changes (a join, a decline,
-//! an accept: what moves the queue) wait longer. While reads are being shed, or had to wait,
-//! the queue status asks agents to poll less often ([`Admission::poll_interval`]).
+//! Changes come first, and among them those that move the queue along. A read (GET, HEAD)
+//! needs a read place and a place; a join needs a join place and a place; any other change
+//! (a decline, an accept, a leave: what frees seats; and the opening of a queue stream, how a
+//! waiting seeker hears of their match) needs a place only. So reads and joins never hold
+//! more than their shares, and a decline always finds room beside them: under a flood of
+//! arrivals the seats keep turning over. Reads wait briefly for a place and are shed first;
+//! changes wait longer. While reads are shed, or wait long for a place, the queue status asks
+//! agents to poll less often ([`Admission::poll_interval`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,20 +26,38 @@ pub struct Capacity {
     pub in_flight: usize,
     /// Of those, reads.
     pub reads_in_flight: usize,
+    /// Of those, joins.
+    pub joins_in_flight: usize,
     /// How long a read waits for a place before it is shed.
     pub read_wait: Duration,
-    /// How long a change waits for a place before it is shed.
+    /// How long a join waits for a place before it is shed.
+    pub join_wait: Duration,
+    /// How long any other change waits for a place before it is shed.
     pub change_wait: Duration,
+}
+
+impl Capacity {
+    /// `in_flight` places: reads and joins may each hold three eighths of them, so a quarter
+    /// is always left to the other changes.
+    pub fn of(in_flight: usize) -> Self {
+        let share = (in_flight * 3 / 8).max(1);
+        Capacity {
+            in_flight,
+            reads_in_flight: share,
+            joins_in_flight: share,
+            read_wait: Duration::from_millis(500),
+            // Long enough that a flood of arrivals is mostly queued, not refused: every
+            // refusal comes back a second later, and those retries take the time the
+            // queue needs.
+            join_wait: Duration::from_secs(2),
+            change_wait: Duration::from_secs(2),
+        }
+    }
 }
 
 impl Default for Capacity {
     fn default() -> Self {
-        Capacity {
-            in_flight: 512,
-            reads_in_flight: 256,
-            read_wait: Duration::from_millis(500),
-            change_wait: Duration::from_secs(5),
-        }
+        Capacity::of(128)
     }
 }
 
@@ -44,13 +65,26 @@ impl Default for Capacity {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Read,
+    /// A join: it makes the queue longer, and frees nothing.
+    Join,
+    /// Any other change.
     Change,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Read => "read",
+            Kind::Join => "join",
+            Kind::Change => "change",
+        }
+    }
 }
 
 /// A request's place, given back when it is dropped.
 #[derive(Debug)]
 pub struct Place {
-    _read: Option<OwnedSemaphorePermit>,
+    _share: Option<OwnedSemaphorePermit>,
     _any: OwnedSemaphorePermit,
 }
 
@@ -62,7 +96,7 @@ pub struct Shed {
 
 /// The seconds a well-behaved agent waits between polls when the server is not busy.
 pub const POLL_INTERVAL: u32 = 5;
-/// The same while reads wait for a place.
+/// The same while reads wait a while for a place (a quarter of their wait or more).
 pub const POLL_INTERVAL_CROWDED: u32 = 10;
 /// The same while reads are shed.
 pub const POLL_INTERVAL_SHEDDING: u32 = 20;
@@ -73,13 +107,14 @@ pub struct Admission {
     capacity: Capacity,
     any: Arc<Semaphore>,
     reads: Arc<Semaphore>,
+    joins: Arc<Semaphore>,
     epoch: Instant,
-    /// Milliseconds after `epoch` (plus one) of the last read that waited; 0 before any.
+    /// Milliseconds after `epoch` (plus one) of the last read that waited long; 0 before any.
     waited_ms: AtomicU64,
-    /// The same for the last request shed.
+    /// The same for the last read shed.
     shed_ms: AtomicU64,
-    shed_reads: AtomicU64,
-    shed_changes: AtomicU64,
+    /// Requests shed, by kind (read, join, change).
+    shed: [AtomicU64; 3],
 }
 
 impl Default for Admission {
@@ -92,19 +127,21 @@ impl Admission {
     pub fn new(capacity: Capacity) -> Self {
         let in_flight = capacity.in_flight.max(1);
         let reads = capacity.reads_in_flight.clamp(1, in_flight);
+        let joins = capacity.joins_in_flight.clamp(1, in_flight);
         Admission {
             capacity: Capacity {
                 in_flight,
                 reads_in_flight: reads,
+                joins_in_flight: joins,
                 ..capacity
             },
             any: Arc::new(Semaphore::new(in_flight)),
             reads: Arc::new(Semaphore::new(reads)),
+            joins: Arc::new(Semaphore::new(joins)),
             epoch: Instant::now(),
             waited_ms: AtomicU64::new(0),
             shed_ms: AtomicU64::new(0),
-            shed_reads: AtomicU64::new(0),
-            shed_changes: AtomicU64::new(0),
+            shed: Default::default(),
         }
     }
 
@@ -123,6 +160,15 @@ impl Admission {
                 < u64::try_from(REMEMBERED.as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// The share a kind is held to, if any.
+    fn share(&self, kind: Kind) -> Option<&Arc<Semaphore>> {
+        match kind {
+            Kind::Read => Some(&self.reads),
+            Kind::Join => Some(&self.joins),
+            Kind::Change => None,
+        }
+    }
+
     /// Waits for a place for a request of this kind, or refuses it once its wait is over.
     pub async fn admit(&self, kind: Kind) -> Result<Place, Shed> {
         // Uncontended, a place is taken without waiting or reading the clock.
@@ -131,60 +177,60 @@ impl Admission {
         }
         let wait = match kind {
             Kind::Read => self.capacity.read_wait,
+            Kind::Join => self.capacity.join_wait,
             Kind::Change => self.capacity.change_wait,
         };
-        if kind == Kind::Read {
-            self.waited_ms.store(self.now_ms(), Ordering::Relaxed);
-        }
-        let deadline = tokio::time::Instant::now() + wait;
+        let asked = tokio::time::Instant::now();
         let place = async {
-            let read = match kind {
-                Kind::Read => Some(self.reads.clone().acquire_owned().await.ok()?),
-                Kind::Change => None,
+            let share = match self.share(kind) {
+                Some(s) => Some(s.clone().acquire_owned().await.ok()?),
+                None => None,
             };
             let any = self.any.clone().acquire_owned().await.ok()?;
             Some(Place {
-                _read: read,
+                _share: share,
                 _any: any,
             })
         };
-        match tokio::time::timeout_at(deadline, place).await {
-            Ok(Some(place)) => Ok(place),
+        match tokio::time::timeout_at(asked + wait, place).await {
+            Ok(Some(place)) => {
+                if kind == Kind::Read && asked.elapsed() >= wait / 4 {
+                    self.waited_ms.store(self.now_ms(), Ordering::Relaxed);
+                }
+                Ok(place)
+            }
             _ => Err(self.shed(kind)),
         }
     }
 
     /// A place at once, if there is one.
     pub fn try_admit(&self, kind: Kind) -> Option<Place> {
-        let read = match kind {
-            Kind::Read => Some(self.reads.clone().try_acquire_owned().ok()?),
-            Kind::Change => None,
+        let share = match self.share(kind) {
+            Some(s) => Some(s.clone().try_acquire_owned().ok()?),
+            None => None,
         };
         let any = self.any.clone().try_acquire_owned().ok()?;
         Some(Place {
-            _read: read,
+            _share: share,
             _any: any,
         })
     }
 
     fn shed(&self, kind: Kind) -> Shed {
-        self.shed_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.shed[kind as usize].fetch_add(1, Ordering::Relaxed);
         match kind {
             Kind::Read => {
-                self.shed_reads.fetch_add(1, Ordering::Relaxed);
+                self.shed_ms.store(self.now_ms(), Ordering::Relaxed);
                 Shed {
-                    retry_after: self.poll_interval(),
+                    retry_after: POLL_INTERVAL,
                 }
             }
-            Kind::Change => {
-                self.shed_changes.fetch_add(1, Ordering::Relaxed);
-                Shed { retry_after: 1 }
-            }
+            Kind::Join | Kind::Change => Shed { retry_after: 1 },
         }
     }
 
     /// The seconds agents are asked to wait between status polls: [`POLL_INTERVAL`], more
-    /// while reads had to wait for a place, most while reads were shed, in the last
+    /// while reads waited long for a place, most while reads were shed, in the last
     /// [`REMEMBERED`].
     pub fn poll_interval(&self) -> u32 {
         if self.recent(&self.shed_ms) {
@@ -196,18 +242,16 @@ impl Admission {
         }
     }
 
-    /// Requests shed so far: (reads, changes).
-    pub fn shed_counts(&self) -> (u64, u64) {
-        (
-            self.shed_reads.load(Ordering::Relaxed),
-            self.shed_changes.load(Ordering::Relaxed),
-        )
+    /// Requests shed so far: reads, joins, other changes.
+    pub fn shed_counts(&self) -> [u64; 3] {
+        self.shed.each_ref().map(|n| n.load(Ordering::Relaxed))
     }
 
-    /// Requests in flight now: (reads, all).
-    pub fn in_flight(&self) -> (usize, usize) {
+    /// Requests in flight now: (reads, joins, all).
+    pub fn in_flight(&self) -> (usize, usize, usize) {
         (
             self.capacity.reads_in_flight - self.reads.available_permits(),
+            self.capacity.joins_in_flight - self.joins.available_permits(),
             self.capacity.in_flight - self.any.available_permits(),
         )
     }
@@ -217,31 +261,39 @@ impl Admission {
 mod tests {
     use super::*;
 
-    fn small(in_flight: usize, reads: usize) -> Admission {
+    fn small(in_flight: usize, reads: usize, joins: usize) -> Admission {
         Admission::new(Capacity {
             in_flight,
             reads_in_flight: reads,
+            joins_in_flight: joins,
             read_wait: Duration::from_millis(50),
+            join_wait: Duration::from_millis(50),
             change_wait: Duration::from_millis(200),
         })
     }
 
     #[tokio::test]
-    async fn reads_never_take_the_places_changes_need() {
-        let a = small(3, 2);
+    async fn reads_and_joins_never_take_the_places_other_changes_need() {
+        let a = small(5, 2, 2);
         let r1 = a.admit(Kind::Read).await.unwrap();
         let _r2 = a.admit(Kind::Read).await.unwrap();
-        assert_eq!(a.in_flight(), (2, 2));
-        // The reads' share is full: the next read waits, then is shed …
+        let _j1 = a.admit(Kind::Join).await.unwrap();
+        let _j2 = a.admit(Kind::Join).await.unwrap();
+        assert_eq!(a.in_flight(), (2, 2, 4));
+        // The reads' share is full: the next read waits, then is shed; so is a join …
         assert_eq!(
             a.admit(Kind::Read).await.unwrap_err(),
             Shed {
-                retry_after: POLL_INTERVAL_SHEDDING
+                retry_after: POLL_INTERVAL
             }
         );
-        // … while a change still finds its place.
+        assert_eq!(
+            a.admit(Kind::Join).await.unwrap_err(),
+            Shed { retry_after: 1 }
+        );
+        // … while a decline still finds its place.
         let c = a.admit(Kind::Change).await.unwrap();
-        assert_eq!(a.in_flight(), (2, 3));
+        assert_eq!(a.in_flight(), (2, 2, 5));
         // Every place is taken: a change waits, and is let in when one is given back.
         let (_, c2) = tokio::join!(
             async {
@@ -251,15 +303,15 @@ mod tests {
             a.admit(Kind::Change)
         );
         let c2 = c2.unwrap();
-        assert_eq!(a.in_flight(), (2, 3));
-        assert_eq!(a.shed_counts(), (1, 0));
+        assert_eq!(a.in_flight(), (2, 2, 5));
+        assert_eq!(a.shed_counts(), [1, 1, 0]);
         drop((c2, r1));
-        assert_eq!(a.in_flight(), (1, 1));
+        assert_eq!(a.in_flight(), (1, 2, 3));
     }
 
     #[tokio::test]
     async fn a_change_is_shed_after_its_wait_and_told_to_retry_soon() {
-        let a = small(1, 1);
+        let a = small(1, 1, 1);
         let _held = a.admit(Kind::Change).await.unwrap();
         let started = Instant::now();
         assert_eq!(
@@ -267,19 +319,23 @@ mod tests {
             Shed { retry_after: 1 }
         );
         assert!(started.elapsed() >= Duration::from_millis(200));
-        assert_eq!(a.shed_counts(), (0, 1));
+        assert_eq!(a.shed_counts(), [0, 0, 1]);
     }
 
     #[tokio::test]
     async fn the_poll_interval_grows_while_reads_wait_and_more_while_they_are_shed() {
-        let a = small(4, 1);
+        let a = small(4, 1, 1);
+        assert_eq!(a.poll_interval(), POLL_INTERVAL);
+        // Joins shed say nothing of reads.
+        let _join = a.admit(Kind::Join).await.unwrap();
+        assert!(a.admit(Kind::Join).await.is_err());
         assert_eq!(a.poll_interval(), POLL_INTERVAL);
         let held = a.admit(Kind::Read).await.unwrap();
         let waiting = a.admit(Kind::Read);
-        // A read that waited and got its place: crowded, not shedding.
+        // A read that waited a while and got its place: crowded, not shedding.
         let (_, got) = tokio::join!(
             async {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 drop(held);
             },
             waiting
@@ -296,17 +352,26 @@ mod tests {
         let a = Admission::new(Capacity {
             in_flight: 4,
             reads_in_flight: 10,
-            ..Capacity::default()
-        });
-        assert_eq!(a.capacity().reads_in_flight, 4);
-        let z = Admission::new(Capacity {
-            in_flight: 0,
-            reads_in_flight: 0,
+            joins_in_flight: 10,
             ..Capacity::default()
         });
         assert_eq!(
-            (z.capacity().in_flight, z.capacity().reads_in_flight),
-            (1, 1)
+            (a.capacity().reads_in_flight, a.capacity().joins_in_flight),
+            (4, 4)
+        );
+        let z = Admission::new(Capacity::of(0));
+        assert_eq!(
+            (
+                z.capacity().in_flight,
+                z.capacity().reads_in_flight,
+                z.capacity().joins_in_flight
+            ),
+            (1, 1, 1)
+        );
+        let d = Capacity::default();
+        assert_eq!(
+            (d.in_flight, d.reads_in_flight, d.joins_in_flight),
+            (128, 48, 48)
         );
     }
 }

@@ -126,7 +126,7 @@ impl Metrics {
         let shed = Family::<ClassLabels, Counter>::default();
         registry.register(
             "requests_shed",
-            "Requests refused with 503 SERVER_BUSY before any work, by kind (read or change)",
+            "Requests refused with 503 SERVER_BUSY before any work, by kind (read, join, change)",
             shed.clone(),
         );
         Metrics {
@@ -176,13 +176,9 @@ impl Metrics {
 
     /// A request refused for want of a place (see [`crate::admission`]).
     pub fn shed(&self, kind: crate::admission::Kind) {
-        let class = match kind {
-            crate::admission::Kind::Read => "read",
-            crate::admission::Kind::Change => "change",
-        };
         self.shed
             .get_or_create(&ClassLabels {
-                class: class.to_owned(),
+                class: kind.as_str().to_owned(),
             })
             .inc();
     }

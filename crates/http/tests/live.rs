@@ -1011,7 +1011,9 @@ async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
     .await;
     assert_eq!(j["status"], "waiting", "{j}");
 
-    // The first poll reads the entry; the next ones are answered from memory.
+    // The join's answer kept the entry, until the feed read the join's own outbox record;
+    // then the first poll reads it again, and the next ones are answered from memory.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let kept = || st.metrics.queue_status_kept.get();
     let read = || st.metrics.queue_status_read.get();
     let (k0, r0) = (kept(), read());
@@ -1087,7 +1089,9 @@ async fn past_capacity_reads_are_shed_first_and_agents_are_asked_to_poll_less() 
     st.admission = Arc::new(Admission::new(Capacity {
         in_flight: 4,
         reads_in_flight: 2,
+        joins_in_flight: 1,
         read_wait: Duration::from_millis(50),
+        join_wait: Duration::from_millis(50),
         change_wait: Duration::from_millis(200),
     }));
     let app = test::init_service(jobby_http::build_app(st.clone())).await;
@@ -1103,20 +1107,39 @@ async fn past_capacity_reads_are_shed_first_and_agents_are_asked_to_poll_less() 
     let (s, h, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(s, 503);
     assert_envelope(&b, "SERVER_BUSY");
-    assert_eq!(h["retry-after"], "20");
+    assert_eq!(h["retry-after"], "5");
     assert!(h.0.contains_key("x-request-id"));
     let (s, _, b) = send(&app, TestRequest::get().uri("/api/v1/live-events")).await;
     assert_eq!(s, 503, "anonymous reads are shed too");
     assert_envelope(&b, "SERVER_BUSY");
-    // Probes are answered; a change still runs.
+    // Probes are answered; a queue stream still opens (it is how a seeker hears of their
+    // match); a change still runs.
     let (s, _, _) = send(&app, TestRequest::get().uri("/healthz")).await;
     assert_eq!(s, 200);
+    let stream = test::call_service(&app, get("/api/v1/queue/stream", &t).to_request()).await;
+    assert_eq!(stream.status(), 200);
+    drop(stream);
     let (s, _, ev) = send(
         &app,
         post_json("/api/v1/events", &rt, json!({"title": "Still open"})),
     )
     .await;
     assert_eq!(s, 201, "{ev}");
+    // Joins hold their whole share: one more is shed, other changes still run.
+    let join = st.admission.try_admit(Kind::Join).unwrap();
+    let (s, h, b) = send(
+        &app,
+        post_json(
+            "/api/v1/queue/join",
+            &t,
+            json!({"event_id": ev["id"].as_str().unwrap()}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 503);
+    assert_envelope(&b, "SERVER_BUSY");
+    assert_eq!(h["retry-after"], "1");
+    drop(join);
 
     // Every place is taken: a change waits its turn, then is shed, and nothing is made.
     let changes: Vec<_> = (0..2)
@@ -1145,11 +1168,12 @@ async fn past_capacity_reads_are_shed_first_and_agents_are_asked_to_poll_less() 
     let (s, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(s, 200);
     assert_eq!(b["poll_interval_seconds"], 20);
-    assert_eq!(st.admission.shed_counts(), (2, 1));
+    assert_eq!(st.admission.shed_counts(), [2, 1, 1]);
     let metrics = st.metrics.render();
     assert!(
         metrics.contains("jobby_requests_shed_total{class=\"read\"} 2"),
         "{metrics}"
     );
     assert!(metrics.contains("jobby_requests_shed_total{class=\"change\"} 1"));
+    assert!(metrics.contains("jobby_requests_shed_total{class=\"join\"} 1"));
 }

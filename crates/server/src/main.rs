@@ -157,11 +157,7 @@ async fn serve(args: ServeArgs) -> Fallible<()> {
     );
     let in_flight = usize::try_from(args.max_in_flight).unwrap_or(usize::MAX);
     state.admission = Arc::new(jobby_http::admission::Admission::new(
-        jobby_http::admission::Capacity {
-            in_flight,
-            reads_in_flight: in_flight / 2,
-            ..Default::default()
-        },
+        jobby_http::admission::Capacity::of(in_flight),
     ));
 
     // Compute the decoy password hash now, so the first login with an unknown email takes

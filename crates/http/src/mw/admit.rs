@@ -12,6 +12,10 @@ use super::state_of;
 use crate::admission::Kind;
 use crate::error::{ApiError, Code};
 
+/// Opened with the priority of a change (see [`admit`]).
+const STREAM: &str = "/api/v1/queue/stream";
+/// Held to the joins' share.
+const JOIN: &str = "/api/v1/queue/join";
 /// Paths the operator's probes and scrapers use: answered however busy the server is.
 const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
@@ -23,7 +27,12 @@ pub async fn admit(
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let kind = match *req.method() {
+        // A queue stream is how a waiting seeker hears of their match, which frees nothing
+        // until they answer it: refusing it costs the queue more than it saves. Once open it
+        // holds no place.
+        Method::GET if req.path() == STREAM => Kind::Change,
         Method::GET | Method::HEAD | Method::OPTIONS => Kind::Read,
+        Method::POST if req.path() == JOIN => Kind::Join,
         _ => Kind::Change,
     };
     let state = state_of(req.request());

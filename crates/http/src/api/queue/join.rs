@@ -71,7 +71,8 @@ pub async fn join_queue(
                 Ok(ran) => state.metrics.matching_round(ran),
                 Err(e) => tracing::warn!(error = %e, "the matching round after a join failed"),
             }
-            let status = queue::read_status(db, uid).await?;
+            // Read from the store, and kept: the seeker's stream or poll that follows finds it.
+            let (status, _) = state.lineups.status_and_entry(db, uid).await?;
             Reply::ok(&QueueStatusBody::from(status))
         })
     });
