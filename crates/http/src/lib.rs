@@ -146,6 +146,12 @@ impl AppState {
             token_cache.heard_ttl,
         ));
         let lineups = Arc::new(lineups::Lineups::new(auth.clone()));
+        let weak = Arc::downgrade(&lineups);
+        db.inner().on_commit(Arc::new(move |users| {
+            if let Some(lineups) = weak.upgrade() {
+                lineups.committed(users);
+            }
+        }));
         AppState {
             feed: feed::Feed::new(
                 db.clone(),

@@ -8,8 +8,9 @@
 //! - per seeker, their entry (and their match's status) as last read, kept while the outbox
 //!   feed is heard. Every change to an entry or a match writes an outbox record naming the
 //!   seeker, in its transaction; the feed forgets the seeker's entry when it reads that
-//!   record, and this process forgets it at once when the seeker changes it here. While the
-//!   feed is not heard (it lags, or the store is unreachable), entries are read every time.
+//!   record, and the process that made the change forgets it as the change commits. While
+//!   the feed is not heard (it lags, or the store is unreachable), entries are read every
+//!   time.
 //!
 //! So in the steady state a poll costs no store round trip. The seeker's state reflects a
 //! change made through another process within the feed's bound (see
@@ -195,9 +196,10 @@ impl Lineups {
             .forget(records.iter().flat_map(|r| r.event.users.iter().copied()));
     }
 
-    /// Forgets a seeker's entry: they changed it through this process.
-    pub fn forget(&self, seeker: UserId) {
-        self.entries.forget([seeker]);
+    /// Forgets the entries of these accounts: a transaction of this process that changed
+    /// them committed (see [`jobby_domain::ports::Database::on_commit`]).
+    pub fn committed(&self, users: &[UserId]) {
+        self.entries.forget(users.iter().copied());
     }
 
     fn hearing(&self) -> bool {

@@ -947,11 +947,11 @@ async fn a_token_holds_at_most_five_streams_at_once() {
     assert_eq!(resp.status(), 200);
 }
 
-/// Starts the state's outbox feed (polling fast) and waits until the process hears it.
-async fn hearing_state() -> jobby_http::AppState {
+/// A state over `db` whose outbox feed is started (polling fast) and heard.
+async fn hearing_state(db: jobby_domain::ports::Db) -> jobby_http::AppState {
     use jobby_http::feed::{Feed, Timing};
     use std::time::Duration;
-    let mut st = state();
+    let mut st = state_on(db, jobby_http::HttpConfig::new("http://jobby.test"));
     st.feed = Feed::new(
         st.db.clone(),
         st.auth.clone(),
@@ -976,9 +976,14 @@ async fn hearing_state() -> jobby_http::AppState {
 
 #[actix_web::test]
 async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
+    use jobby_domain::ports::Db;
     use jobby_domain::usecases::queue;
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
-    let st = hearing_state().await;
+    let store = jobby_memory::MemoryDatabase::new();
+    // Another server process's handle on the same store.
+    let elsewhere = Db::new(Arc::new(store.sibling()));
+    let st = hearing_state(Db::new(Arc::new(store))).await;
     let app = test::init_service(jobby_http::build_app(st.clone())).await;
     let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
     let rt = token(&st, &rec, &[Scope::EventsWrite]).await;
@@ -1028,10 +1033,10 @@ async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
     }
     assert_eq!((kept() - k0, read() - r0), (2, 1));
 
-    // The seeker leaves through another process (straight to the store here): the outbox
-    // feed tells this one, and the poll says so within the bound.
+    // The seeker leaves through another process: the outbox feed tells this one, and the
+    // poll says so within the bound.
     let (uid, now) = (seeker.id, st.clock.now());
-    st.db
+    elsewhere
         .transaction(move |r| Box::pin(async move { queue::leave(r, uid, now).await }))
         .await
         .unwrap();
@@ -1045,19 +1050,37 @@ async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
             changed.elapsed() < Duration::from_secs(2),
             "the change was not heard within 2 s: {b}"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-
-    // A change made through this process is seen at once, however fresh the kept entry.
     let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(b["status"], "not_queued");
+
+    // A change committed by this process, by whoever, is seen at once: here the seeker's
+    // join, then a seat freed by the interviewer of the first match declining it.
     send(
         &app,
         post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
     )
     .await;
     let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
-    assert_eq!(b["status"], "waiting", "{b}");
+    assert_eq!(
+        (&b["status"], &b["position"]),
+        (&json!("waiting"), &json!(1))
+    );
+    let rdecline = token(&st, &rec, &[Scope::MatchesWrite]).await;
+    let mid = f["match_id"].as_str().unwrap();
+    let (s, _, d) = send(
+        &app,
+        post_json(
+            &format!("/api/v1/matches/{mid}/decline"),
+            &rdecline,
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(b["status"], "matched", "{b}");
 }
 
 #[actix_web::test]

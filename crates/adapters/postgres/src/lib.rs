@@ -27,7 +27,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenUse};
-use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
+use jobby_domain::ports::{CommitListener, Database, ReadBody, StoreError, TxBody, TxOutput};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use repo::PgRepo;
@@ -65,6 +65,8 @@ pub enum SetupError {
 pub struct PgDatabase {
     pool: Pool<AsyncPgConnection>,
     reads: Arc<Semaphore>,
+    /// Told of every commit that wrote outbox records.
+    committed: Arc<std::sync::Mutex<Vec<CommitListener>>>,
 }
 
 /// A pooled connection taken for a read, with its place among the reads.
@@ -128,7 +130,11 @@ impl PgDatabase {
     /// Wraps an existing pool.
     pub fn new(pool: Pool<AsyncPgConnection>) -> Self {
         let reads = Arc::new(Semaphore::new(read_share(pool.status().max_size)));
-        PgDatabase { pool, reads }
+        PgDatabase {
+            pool,
+            reads,
+            committed: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &Pool<AsyncPgConnection> {
@@ -186,17 +192,37 @@ WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)";
 
 #[async_trait]
 impl Database for PgDatabase {
+    fn on_commit(&self, listener: CommitListener) {
+        self.committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
     async fn transaction(&self, body: TxBody) -> TxOutput {
         let body = std::sync::Arc::new(body);
-        self.in_transaction(move |conn| {
-            let body = body.clone();
-            Box::pin(async move {
-                let mut repo = PgRepo::new(conn);
-                body(&mut repo).await.map_err(Failure::Body)
+        let (out, named) = self
+            .in_transaction(move |conn| {
+                let body = body.clone();
+                Box::pin(async move {
+                    let mut repo = PgRepo::new(conn);
+                    let out = body(&mut repo).await.map_err(Failure::Body)?;
+                    Ok((out, repo.take_named()))
+                })
             })
-        })
-        .await
-        .map_err(Failure::into_tx)
+            .await
+            .map_err(Failure::into_tx)?;
+        if !named.is_empty() {
+            let listeners = self
+                .committed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            for listener in listeners {
+                listener(&named);
+            }
+        }
+        Ok(out)
     }
 
     async fn read(&self, body: ReadBody) -> TxOutput {

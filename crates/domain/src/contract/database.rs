@@ -98,3 +98,55 @@ pub async fn purges_remove_only_old_rows(db: Arc<dyn Database>) {
         .unwrap();
     assert_eq!(db.inner().purge_sessions(now()).await.unwrap(), 1);
 }
+
+/// The process is told of the accounts its committed changes name, and of nothing else.
+pub async fn commits_tell_the_accounts_their_outbox_records_name(db: Arc<dyn Database>) {
+    use crate::model::ids::UserId;
+    use crate::model::outbox::DomainEvent;
+    use std::sync::Mutex;
+
+    let heard: Arc<Mutex<Vec<UserId>>> = Arc::default();
+    let sink = heard.clone();
+    db.on_commit(Arc::new(move |users| {
+        sink.lock().unwrap().extend_from_slice(users)
+    }));
+    let db = Db::new(db);
+    let taken = |heard: &Arc<Mutex<Vec<UserId>>>| std::mem::take(&mut *heard.lock().unwrap());
+
+    // A transaction without outbox records tells nothing.
+    let a = create_user(&db, "told-a@example.com", AccountType::Seeker).await;
+    let b = create_user(&db, "told-b@example.com", AccountType::Seeker).await;
+    assert!(taken(&heard).is_empty());
+
+    // One that writes records tells every account they name, once it has committed.
+    let (ua, ub, at) = (a.id, b.id, now());
+    db.transaction(move |r| {
+        Box::pin(async move {
+            r.append_outbox(&[
+                DomainEvent::access_changed(ua, at),
+                DomainEvent::access_changed(ub, at),
+            ])
+            .await
+        })
+    })
+    .await
+    .unwrap();
+    let mut told = taken(&heard);
+    told.sort();
+    let mut expected = vec![a.id, b.id];
+    expected.sort();
+    assert_eq!(told, expected);
+
+    // One that rolls back tells nothing.
+    let res: Result<(), Error> = db
+        .transaction(move |r| {
+            Box::pin(async move {
+                r.append_outbox(&[DomainEvent::access_changed(ua, at)])
+                    .await?;
+                Err(Error::NotFound)
+            })
+        })
+        .await;
+    assert!(res.is_err());
+    assert!(taken(&heard).is_empty());
+}

@@ -46,7 +46,8 @@ macro_rules! db_contract_tests {
             purges_remove_only_old_rows, rate_limit_overrides_travel_with_the_principal,
             live_queue_places_matches_and_requeues, expiry_requeues_accepters_and_drops_the_rest,
             concurrent_joins_match_exactly_once, old_outbox_records_and_room_tickets_are_purged, an_accepted_match_is_declined_until_it_starts,
-            a_decline_after_the_event_ended_sends_nobody_back_to_wait);
+            a_decline_after_the_event_ended_sends_nobody_back_to_wait,
+            commits_tell_the_accounts_their_outbox_records_name);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

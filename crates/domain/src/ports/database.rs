@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::model::idempotency::{Claim, Fingerprint, IdempotencyScope};
+use crate::model::ids::UserId;
 use crate::model::token::{TokenHash, TokenPrincipal, TokenUse};
 
 use super::{Repo, StoreError};
@@ -34,9 +35,18 @@ pub type TxBody = Box<dyn for<'a> Fn(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput
 /// A read outside a transaction: runs once.
 pub type ReadBody = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, TxOutput> + Send>;
 
+/// Told, right after a transaction commits, every account its outbox records name (see
+/// [`Database::on_commit`]).
+pub type CommitListener = Arc<dyn Fn(&[UserId]) + Send + Sync>;
+
 /// The store as a whole.
 #[async_trait]
 pub trait Database: Send + Sync {
+    /// Calls `listener` after every transaction made through this handle that committed
+    /// outbox records, with the accounts they name (in no particular order, maybe repeated):
+    /// this process learns of its own changes at once, before the outbox feed brings them.
+    fn on_commit(&self, listener: CommitListener);
+
     /// Runs `body` in one transaction: committed when it returns `Ok`, rolled back otherwise.
     /// A transaction the store aborted in favour of a concurrent one (a deadlock, a
     /// serialization failure) runs again, a bounded number of times.

@@ -337,6 +337,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Database for Counting {
+        fn on_commit(&self, _: crate::ports::CommitListener) {}
         async fn transaction(&self, _: TxBody) -> TxOutput {
             unreachable!("not used by authentication")
         }

@@ -162,14 +162,9 @@ where
     // The operation runs as its own task: if the client goes away mid-request, it still
     // finishes and its key is completed (or freed), instead of staying "in use" until the
     // claim goes stale.
-    let forget_after = answer.is_none();
-    let lineups = state.lineups.clone();
     let answer: Option<idempotency::Answer> = answer.map(|answer| {
         Arc::new(move |saved: SavedResponse| {
             let answer = answer.clone();
-            // The effect has committed: a status this process kept for the caller is read
-            // again, by the answer itself if it asks.
-            lineups.forget(user);
             Box::pin(async move {
                 let reply = Reply {
                     status: StatusCode::from_u16(saved.status)
@@ -202,11 +197,6 @@ where
             return ApiError::internal().error_response();
         }
     };
-    // Whatever the change was, a status this process kept for the caller is read again: they
-    // see their own change at once (other processes hear of it through the outbox feed).
-    if forget_after {
-        state.lineups.forget(user);
-    }
     match outcome {
         Ok(Outcome::Fresh(saved)) => respond(&saved),
         Ok(Outcome::Replayed(saved)) => {

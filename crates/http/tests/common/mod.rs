@@ -27,7 +27,14 @@ impl Clock for FrozenClock {
 }
 
 pub fn state_with(config: HttpConfig) -> AppState {
-    let db = Db::new(Arc::new(jobby_memory::MemoryDatabase::new()));
+    state_on(
+        Db::new(Arc::new(jobby_memory::MemoryDatabase::new())),
+        config,
+    )
+}
+
+/// A state over this store.
+pub fn state_on(db: Db, config: HttpConfig) -> AppState {
     let limiter = Arc::new(jobby_memory::MemoryRateLimiter::with_clock(Arc::new(
         FrozenClock(chrono::Utc::now()),
     )));

@@ -29,7 +29,7 @@ use jobby_domain::model::ratelimit::Overrides;
 use jobby_domain::model::room::RoomTicket;
 use jobby_domain::model::session::SessionRecord;
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord, TokenUse};
-use jobby_domain::ports::{Database, ReadBody, StoreError, TxBody, TxOutput};
+use jobby_domain::ports::{CommitListener, Database, ReadBody, StoreError, TxBody, TxOutput};
 use tokio::sync::Mutex;
 
 /// Outbox records kept in memory: readers use them as change notices and re-read state, so
@@ -102,12 +102,23 @@ impl State {
 /// body and restores a snapshot if the body fails, so it is atomic and isolated.
 #[derive(Default)]
 pub struct MemoryDatabase {
-    state: Mutex<State>,
+    state: std::sync::Arc<Mutex<State>>,
+    /// Told of every commit that wrote outbox records.
+    committed: std::sync::Mutex<Vec<CommitListener>>,
 }
 
 impl MemoryDatabase {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Another handle on the same store, as a second server process has: the same data and
+    /// outbox, its own commit listeners.
+    pub fn sibling(&self) -> Self {
+        MemoryDatabase {
+            state: self.state.clone(),
+            committed: std::sync::Mutex::default(),
+        }
     }
 }
 
@@ -117,6 +128,13 @@ struct MemRepo<'s> {
 
 #[async_trait]
 impl Database for MemoryDatabase {
+    fn on_commit(&self, listener: CommitListener) {
+        self.committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
     async fn transaction(&self, body: TxBody) -> TxOutput {
         // A real store answers later: let other tasks run first, so concurrent callers
         // interleave around transactions as they do on Postgres.
@@ -126,6 +144,24 @@ impl Database for MemoryDatabase {
         let out = body(&mut MemRepo { state: &mut guard }).await;
         if out.is_err() {
             *guard = snapshot;
+            return out;
+        }
+        let named: Vec<UserId> = guard
+            .outbox
+            .iter()
+            .filter(|r| r.seq > snapshot.outbox_seq)
+            .flat_map(|r| r.event.users.iter().copied())
+            .collect();
+        drop(guard);
+        if !named.is_empty() {
+            let listeners = self
+                .committed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            for listener in listeners {
+                listener(&named);
+            }
         }
         out
     }

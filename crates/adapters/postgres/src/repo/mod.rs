@@ -19,11 +19,21 @@ use jobby_domain::ports::StoreError;
 /// The repository over a borrowed connection.
 pub struct PgRepo<'c> {
     conn: &'c mut AsyncPgConnection,
+    /// The accounts named by the outbox records written through this repo.
+    named: Vec<UserId>,
 }
 
 impl<'c> PgRepo<'c> {
     pub fn new(conn: &'c mut AsyncPgConnection) -> Self {
-        PgRepo { conn }
+        PgRepo {
+            conn,
+            named: vec![],
+        }
+    }
+
+    /// The accounts named by the outbox records written through this repo.
+    pub fn take_named(&mut self) -> Vec<UserId> {
+        std::mem::take(&mut self.named)
     }
 }
 

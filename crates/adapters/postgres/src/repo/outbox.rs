@@ -17,6 +17,8 @@ impl OutboxRepo for PgRepo<'_> {
         if events.is_empty() {
             return Ok(());
         }
+        self.named
+            .extend(events.iter().flat_map(|e| e.users.iter().copied()));
         let rows: Vec<_> = events
             .iter()
             .map(|e| {

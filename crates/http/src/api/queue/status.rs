@@ -18,9 +18,9 @@ pub const ROUTE: RouteSpec = route(
 );
 
 /// The caller's place: waiting (with position), matched (with the match) or not queued.
-/// `status`, `match_id` and `match_status` reflect a change made by another request within
-/// 2 s (usually a fraction of a second); `position` and `queue_length` may trail a change by
-/// 250 ms more. Poll no faster than `poll_interval_seconds`, which grows while the server is
+/// `status`, `match_id` and `match_status` reflect a change at once when it was made through
+/// the same server process, and within 2 s otherwise (usually a fraction of a second);
+/// `position` and `queue_length` may trail a change by 250 ms more. Poll no faster than `poll_interval_seconds`, which grows while the server is
 /// busy; or open `GET /queue/stream` to be told of every change as it happens.
 #[utoipa::path(tag = "queue", responses((status = 200, body = QueueStatusBody)))]
 #[get("/queue/status")]
