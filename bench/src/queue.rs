@@ -833,7 +833,10 @@ async fn waiting(
         ctx.servers[1].clone(),
         std::env::var("BENCH_C").unwrap_or_else(|_| ctx.servers[0].clone()),
     ];
-    let status_before = status_store_reads(&ctx.http, &all_servers).await?;
+    // Each process once, for its counters.
+    let mut processes = all_servers.to_vec();
+    processes.dedup();
+    let status_before = status_store_reads(&ctx.http, &processes).await?;
     let streams_shed_before = shed_so_far();
     let start = tokio::time::Instant::now() + Duration::from_millis(500);
     let end = start + every * rounds as u32;
@@ -923,7 +926,7 @@ async fn waiting(
             while next < end {
                 tokio::time::sleep_until(next).await;
                 let t0 = Instant::now();
-                let (outcome, wait) = match call_once(
+                let (outcome, wait, answered) = match call_once(
                     &http,
                     reqwest::Method::GET,
                     &format!("{base}/api/v1/queue/status"),
@@ -937,20 +940,24 @@ async fn waiting(
                         intervals.extend(wait);
                         let wait = wait.map_or(every, Duration::from_secs);
                         if b["status"] == "waiting" {
-                            (None, wait)
+                            (None, wait, true)
                         } else {
-                            (Some(format!("status {}", b["status"])), wait)
+                            (Some(format!("status {}", b["status"])), wait, true)
                         }
                     }
                     Ok((503, b, retry_after)) if b["code"] == "SERVER_BUSY" => {
-                        shed += 1;
-                        (None, retry_after.map_or(every, Duration::from_secs))
+                        (None, retry_after.map_or(every, Duration::from_secs), false)
                     }
-                    Ok((st, b, _)) => (Some(refused("status", st, &b)), every),
-                    Err(e) => (Some(failure("status", &e)), every),
+                    Ok((st, b, _)) => (Some(refused("status", st, &b)), every, false),
+                    Err(e) => (Some(failure("status", &e)), every, false),
                 };
                 if !first {
-                    measured.push(t0.elapsed());
+                    // Latency of the polls answered; refusals are counted apart.
+                    if answered {
+                        measured.push(t0.elapsed());
+                    } else if outcome.is_none() {
+                        shed += 1;
+                    }
                     failures.extend(outcome);
                 }
                 first = false;
@@ -1035,7 +1042,7 @@ async fn waiting(
     };
     // Counters once the warm-up round is over, memory in the middle, counters at the end.
     tokio::time::sleep_until(start + every + Duration::from_millis(100)).await;
-    let warm = cache_counts(&ctx.http, &all).await?;
+    let warm = cache_counts(&ctx.http, &processes).await?;
     let t = Instant::now();
     tokio::time::sleep_until(start + every * (rounds as u32 / 2 + 1)).await;
     let mem = std::env::var("BENCH_C_PID")
@@ -1054,7 +1061,7 @@ async fn waiting(
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    let end_counts = cache_counts(&ctx.http, &all).await?;
+    let end_counts = cache_counts(&ctx.http, &processes).await?;
     let (hits, misses, unheard) = (
         end_counts[0] - warm[0],
         end_counts[1] - warm[1],
@@ -1063,7 +1070,7 @@ async fn waiting(
     lat.sort();
     let (failed, kinds) = tally(failures);
     println!(
-        "waiting: {} seekers polling GET /queue/status with their own tokens, as often as the answers ask: {} polls in {secs:.0} s ({:.0}/s); p50 {} p99 {} max {}; shed (503 SERVER_BUSY): {shed}; failed: {failed} ({kinds})",
+        "waiting: {} seekers polling GET /queue/status with their own tokens, as often as the answers ask: {} polls answered in {secs:.0} s ({:.0}/s); p50 {} p99 {} max {}; refused with 503 SERVER_BUSY (after warm-up): {shed}; failed: {failed} ({kinds})",
         pollers.len(),
         lat.len(),
         lat.len() as f64 / secs,
@@ -1079,7 +1086,7 @@ async fn waiting(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let stores = status_store_reads(&ctx.http, &all).await?;
+    let stores = status_store_reads(&ctx.http, &processes).await?;
     println!(
         "  queue status entries: {} from memory, {} read from the store ({:.2}% from memory, the whole phase)",
         stores[0] - status_before[0],

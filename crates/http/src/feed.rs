@@ -196,8 +196,10 @@ impl Feed {
     /// Where to start: after the head, with the positions just below it that are not yet
     /// visible (transactions in flight) treated as holes.
     async fn start_tail(&self) -> Result<Tail, Error> {
+        // The feed reads in (read-only) transactions: they use the whole pool, not the share
+        // left to reads, so polls queueing for a connection never hold the feed back.
         self.db
-            .read(|r| {
+            .transaction(|r| {
                 Box::pin(async move {
                     let head = r.outbox_head().await?;
                     let low = head - START_WINDOW;
@@ -235,7 +237,9 @@ impl Feed {
         let seqs: Vec<i64> = late.iter().map(|(s, _)| *s).collect();
         let found = self
             .db
-            .read(move |r| Box::pin(async move { Ok::<_, Error>(r.outbox_at(&seqs).await?) }))
+            .transaction(move |r| {
+                Box::pin(async move { Ok::<_, Error>(r.outbox_at(&seqs).await?) })
+            })
             .await;
         match found {
             Ok(records) => {
@@ -276,7 +280,7 @@ impl Feed {
                     let started = std::time::Instant::now();
                     let read: Result<Vec<OutboxRecord>, Error> = self
                         .db
-                        .read(move |r| {
+                        .transaction(move |r| {
                             Box::pin(async move { Ok(r.outbox_after(from, BATCH).await?) })
                         })
                         .await;

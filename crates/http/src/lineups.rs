@@ -84,14 +84,13 @@ impl Slot {
 pub type Entry = (QueueEntry, Option<MatchStatus>);
 
 /// What this process knows of a seeker's entry.
-enum Known {
-    /// Their entry (`None`: not queued) as read at `read_at`.
-    Entry {
-        entry: Option<Entry>,
-        read_at: Instant,
-    },
-    /// Changed at `generation` (see [`Entries::generation`]): read it again.
-    Forgotten { generation: u64, at: Instant },
+#[derive(Default)]
+struct Known {
+    /// Their entry (`None`: not queued) and when it was read; none since it was forgotten.
+    kept: Option<(Option<Entry>, Instant)>,
+    /// The generation (see [`Entries::generation`]) at which it was last forgotten, and
+    /// when: a read that began before then is never kept, whatever was kept since.
+    forgotten: Option<(u64, Instant)>,
 }
 
 #[derive(Default)]
@@ -109,8 +108,8 @@ impl Entries {
     }
 
     fn get(&self, seeker: UserId) -> Option<Option<Entry>> {
-        match self.lock().get(&seeker) {
-            Some(Known::Entry { entry, read_at }) if read_at.elapsed() < ENTRY_TTL => Some(*entry),
+        match self.lock().get(&seeker)?.kept {
+            Some((entry, read_at)) if read_at.elapsed() < ENTRY_TTL => Some(entry),
             _ => None,
         }
     }
@@ -118,16 +117,13 @@ impl Entries {
     /// Keeps an entry read from the store, unless it was forgotten since the read began.
     fn keep(&self, seeker: UserId, entry: Option<Entry>, began: (u64, Instant)) {
         let (generation, read_at) = began;
+        // A mark older than FORGOTTEN_KEPT may be gone: so may be a slower read's reason not
+        // to keep what it read.
         if read_at.elapsed() >= FORGOTTEN_KEPT || generation < self.floor.load(Ordering::SeqCst) {
             return;
         }
         let mut map = self.lock();
-        if let Some(Known::Forgotten { generation: g, .. }) = map.get(&seeker)
-            && *g > generation
-        {
-            return;
-        }
-        if map.len() >= ENTRIES_KEPT {
+        if map.len() >= ENTRIES_KEPT && !map.contains_key(&seeker) {
             self.floor.store(
                 self.generation.fetch_add(1, Ordering::SeqCst) + 1,
                 Ordering::SeqCst,
@@ -135,7 +131,11 @@ impl Entries {
             map.clear();
             return;
         }
-        map.insert(seeker, Known::Entry { entry, read_at });
+        let known = map.entry(seeker).or_default();
+        if known.forgotten.is_some_and(|(g, _)| g > generation) {
+            return;
+        }
+        known.kept = Some((entry, read_at));
     }
 
     fn forget(&self, seekers: impl IntoIterator<Item = UserId>) {
@@ -143,13 +143,20 @@ impl Entries {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let at = Instant::now();
         for seeker in seekers {
-            map.insert(seeker, Known::Forgotten { generation, at });
+            let known = map.entry(seeker).or_default();
+            known.kept = None;
+            known.forgotten = Some((generation, at));
         }
         // Now and then, drop the marks no read in flight can need.
         if generation.is_multiple_of(4096) {
-            map.retain(
-                |_, k| !matches!(k, Known::Forgotten { at, .. } if at.elapsed() >= FORGOTTEN_KEPT),
-            );
+            map.retain(|_, k| {
+                if k.forgotten
+                    .is_some_and(|(_, at)| at.elapsed() >= FORGOTTEN_KEPT)
+                {
+                    k.forgotten = None;
+                }
+                k.kept.is_some() || k.forgotten.is_some()
+            });
         }
     }
 
@@ -273,11 +280,14 @@ impl Lineups {
         db: &Db,
         seeker: UserId,
     ) -> Result<(QueueStatus, Option<Entry>), Error> {
+        // Whether to keep what is read is decided before reading: a read that began while
+        // the feed was not heard may miss a change the feed will never report.
+        let hearing = self.hearing();
         let began = self.entries.began();
         let entry = db
             .read(move |r| Box::pin(async move { queue::entry_with_match(r, seeker).await }))
             .await?;
-        if self.hearing() {
+        if hearing {
             self.entries.keep(seeker, entry, began);
         }
         self.status_of(db, entry).await
@@ -307,5 +317,49 @@ impl Lineups {
                     .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobby_domain::model::queue::EntryState;
+
+    fn waiting(seeker: UserId) -> Option<Entry> {
+        Some((
+            QueueEntry {
+                seeker_id: seeker,
+                event_id: EventId::new(),
+                joined_at: chrono::Utc::now(),
+                state: EntryState::Waiting,
+            },
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_forget_is_never_kept() {
+        let entries = Entries::default();
+        let seeker = UserId::new();
+        let was_waiting = waiting(seeker);
+        // A read begins; the seeker leaves and is forgotten; it finishes: not kept.
+        let slow = entries.began();
+        entries.forget([seeker]);
+        entries.keep(seeker, was_waiting, slow);
+        assert_eq!(entries.get(seeker), None);
+        // A read that began after the forget is kept; the slow one, finishing later still,
+        // does not replace it.
+        let fresh = entries.began();
+        entries.keep(seeker, None, fresh);
+        entries.keep(seeker, was_waiting, slow);
+        assert_eq!(entries.get(seeker), Some(None));
+        // Forgotten again: nothing is kept until a read that began after it.
+        entries.forget([seeker]);
+        assert_eq!(entries.get(seeker), None);
+        entries.keep(seeker, None, fresh);
+        assert_eq!(entries.get(seeker), None);
+        let rejoined = waiting(seeker);
+        entries.keep(seeker, rejoined, entries.began());
+        assert_eq!(entries.get(seeker), Some(rejoined));
     }
 }

@@ -1054,31 +1054,79 @@ async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
     }
     let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(b["status"], "not_queued");
+}
 
-    // A change committed by this process, by whoever, is seen at once: here the seeker's
-    // join, then a seat freed by the interviewer of the first match declining it.
+#[actix_web::test]
+async fn a_change_this_process_commits_shows_in_its_next_poll_whoever_made_it() {
+    use jobby_domain::ports::Db;
+    use jobby_domain::usecases::queue;
+    use std::sync::Arc;
+    let store = jobby_memory::MemoryDatabase::new();
+    let elsewhere = Db::new(Arc::new(store.sibling()));
+    let st = state_on(
+        Db::new(Arc::new(store)),
+        jobby_http::HttpConfig::new("http://jobby.test"),
+    );
+    // No outbox feed runs: the process is told it hears one, so all it learns of changes
+    // comes from its own commits.
+    let hear = || st.auth.heard(std::time::Instant::now());
+    let app = test::init_service(jobby_http::build_app(st.clone())).await;
+    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
+    let rt = token(&st, &rec, &[Scope::EventsWrite, Scope::MatchesWrite]).await;
+    let first = user(&st, "first@example.com", AccountType::Seeker).await;
+    let ft = token(&st, &first, &[Scope::QueueWrite]).await;
+    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
+    let t = token(&st, &seeker, &[Scope::QueueRead, Scope::QueueWrite]).await;
+    let (_, _, ev) = send(
+        &app,
+        post_json("/api/v1/events", &rt, json!({"title": "Local fair"})),
+    )
+    .await;
+    let eid = ev["id"].as_str().unwrap().to_owned();
     send(
+        &app,
+        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
+    )
+    .await;
+    let (_, _, f) = send(
+        &app,
+        post_json("/api/v1/queue/join", &ft, json!({"event_id": eid})),
+    )
+    .await;
+    let (_, _, j) = send(
         &app,
         post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
     )
     .await;
-    let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(
-        (&b["status"], &b["position"]),
-        (&json!("waiting"), &json!(1))
+        (&f["status"], &j["status"]),
+        (&json!("matched"), &json!("waiting"))
     );
-    let rdecline = token(&st, &rec, &[Scope::MatchesWrite]).await;
+    hear();
+    let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(b["status"], "waiting");
+
+    // The interviewer declines the first match through this process: the round that follows
+    // seats our seeker, and the next poll says so at once.
     let mid = f["match_id"].as_str().unwrap();
     let (s, _, d) = send(
         &app,
-        post_json(
-            &format!("/api/v1/matches/{mid}/decline"),
-            &rdecline,
-            json!({}),
-        ),
+        post_json(&format!("/api/v1/matches/{mid}/decline"), &rt, json!({})),
     )
     .await;
     assert_eq!(s, 200, "{d}");
+    hear();
+    let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
+    assert_eq!(b["status"], "matched", "{b}");
+
+    // The seeker leaves through another process: with no feed to tell this one, its polls
+    // are still answered from memory.
+    let (uid, now) = (seeker.id, st.clock.now());
+    elsewhere
+        .transaction(move |r| Box::pin(async move { queue::leave(r, uid, now).await }))
+        .await
+        .unwrap();
+    hear();
     let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(b["status"], "matched", "{b}");
 }

@@ -82,7 +82,7 @@ pub struct ServeArgs {
     /// Requests one process serves at once; reads and joins may each hold three eighths of
     /// them. Past this, requests wait briefly for a place and are then refused with 503
     /// SERVER_BUSY, reads first.
-    #[arg(long, env = "JOBBY_MAX_IN_FLIGHT", default_value_t = 128, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    #[arg(long, env = "JOBBY_MAX_IN_FLIGHT", default_value_t = 128, value_parser = clap::value_parser!(u64).range(8..=1_000_000))]
     pub max_in_flight: u64,
     /// How long a looked-up token is trusted without asking the database (milliseconds)
     /// while this process does not hear of access changes (the outbox cannot be read).

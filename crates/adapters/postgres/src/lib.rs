@@ -58,9 +58,10 @@ pub enum SetupError {
 
 /// Every store port over one Postgres connection pool.
 ///
-/// Reads outside a transaction (status reads, lookups, the outbox feed) may hold all but a
-/// quarter of the connections (at least one kept back): under a flood of reads, changes
-/// still find a connection at once instead of queueing behind them.
+/// Reads outside a transaction (status reads, lists) may hold all but a quarter of the
+/// connections (one kept back from a pool of two or more): under a flood of reads, changes
+/// still find a connection at once instead of queueing behind them. Transactions (changes,
+/// and the outbox feed's reads) and token lookups use the whole pool.
 #[derive(Clone)]
 pub struct PgDatabase {
     pool: Pool<AsyncPgConnection>,

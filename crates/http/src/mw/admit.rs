@@ -12,10 +12,22 @@ use super::state_of;
 use crate::admission::Kind;
 use crate::error::{ApiError, Code};
 
-/// Opened with the priority of a change (see [`admit`]).
-const STREAM: &str = "/api/v1/queue/stream";
-/// Held to the joins' share.
-const JOIN: &str = "/api/v1/queue/join";
+/// What a request is, for admission.
+fn kind_of(method: &Method, path: &str) -> Kind {
+    match *method {
+        // A queue stream is how a waiting seeker hears of their match, which frees nothing
+        // until they answer it: refusing it costs the queue more than it saves. Once open it
+        // holds no place.
+        Method::GET if path == "/api/v1/queue/stream" => Kind::Change,
+        // Reads that make something: a room ticket, a room at the video provider.
+        Method::GET if path.starts_with("/rooms/") || path.ends_with("/interview-room-url") => {
+            Kind::Change
+        }
+        Method::GET | Method::HEAD | Method::OPTIONS => Kind::Read,
+        Method::POST if path == "/api/v1/queue/join" => Kind::Join,
+        _ => Kind::Change,
+    }
+}
 /// Paths the operator's probes and scrapers use: answered however busy the server is.
 const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
@@ -26,15 +38,7 @@ pub async fn admit(
     if PROBES.contains(&req.path()) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let kind = match *req.method() {
-        // A queue stream is how a waiting seeker hears of their match, which frees nothing
-        // until they answer it: refusing it costs the queue more than it saves. Once open it
-        // holds no place.
-        Method::GET if req.path() == STREAM => Kind::Change,
-        Method::GET | Method::HEAD | Method::OPTIONS => Kind::Read,
-        Method::POST if req.path() == JOIN => Kind::Join,
-        _ => Kind::Change,
-    };
+    let kind = kind_of(req.method(), req.path());
     let state = state_of(req.request());
     match state.admission.admit(kind).await {
         Ok(place) => {
@@ -52,6 +56,34 @@ pub async fn admit(
             )
             .with_header(header::RETRY_AFTER, shed.retry_after.to_string());
             Ok(req.into_response(err.error_response()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_sorted_by_what_they_do() {
+        let cases = [
+            (Method::GET, "/api/v1/queue/status", Kind::Read),
+            (Method::HEAD, "/api/v1/live-events", Kind::Read),
+            (Method::GET, "/account/tokens", Kind::Read),
+            (Method::POST, "/api/v1/queue/join", Kind::Join),
+            (Method::POST, "/api/v1/matches/mtc_1/decline", Kind::Change),
+            (Method::POST, "/api/v1/queue/leave", Kind::Change),
+            (Method::GET, "/api/v1/queue/stream", Kind::Change),
+            (
+                Method::GET,
+                "/api/v1/matches/mtc_1/interview-room-url",
+                Kind::Change,
+            ),
+            (Method::GET, "/rooms/abc", Kind::Change),
+            (Method::DELETE, "/api/v1/tokens/tok_1", Kind::Change),
+        ];
+        for (method, path, kind) in cases {
+            assert_eq!(kind_of(&method, path), kind, "{method} {path}");
         }
     }
 }

@@ -73,7 +73,11 @@ pub async fn join_queue(
             }
             // Read from the store, and kept: the seeker's stream or poll that follows finds it.
             let (status, _) = state.lineups.status_and_entry(db, uid).await?;
-            Reply::ok(&QueueStatusBody::from(status))
+            let mut body = QueueStatusBody::from(status);
+            body.poll_interval_seconds = body
+                .poll_interval_seconds
+                .max(state.admission.poll_interval());
+            Reply::ok(&body)
         })
     });
     mutate_answering(
