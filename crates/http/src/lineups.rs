@@ -215,10 +215,19 @@ impl Lineups {
 
     /// The seeker's entry, kept or read (and then kept). Answers whether it was kept.
     async fn entry(&self, db: &Db, seeker: UserId) -> Result<(Option<Entry>, bool), Error> {
-        let hearing = self.hearing();
-        if hearing && let Some(entry) = self.entries.get(seeker) {
+        if self.hearing()
+            && let Some(entry) = self.entries.get(seeker)
+        {
             return Ok((entry, true));
         }
+        Ok((self.read_entry(db, seeker).await?, false))
+    }
+
+    /// The seeker's entry from the store, kept while the feed is heard.
+    async fn read_entry(&self, db: &Db, seeker: UserId) -> Result<Option<Entry>, Error> {
+        // Whether to keep what is read is decided before reading: a read that began while
+        // the feed was not heard may miss a change the feed will never report.
+        let hearing = self.hearing();
         let began = self.entries.began();
         let entry = db
             .read(move |r| Box::pin(async move { queue::entry_with_match(r, seeker).await }))
@@ -226,7 +235,7 @@ impl Lineups {
         if hearing {
             self.entries.keep(seeker, entry, began);
         }
-        Ok((entry, false))
+        Ok(entry)
     }
 
     fn slot(&self, event: EventId) -> Arc<Slot> {
@@ -280,16 +289,7 @@ impl Lineups {
         db: &Db,
         seeker: UserId,
     ) -> Result<(QueueStatus, Option<Entry>), Error> {
-        // Whether to keep what is read is decided before reading: a read that began while
-        // the feed was not heard may miss a change the feed will never report.
-        let hearing = self.hearing();
-        let began = self.entries.began();
-        let entry = db
-            .read(move |r| Box::pin(async move { queue::entry_with_match(r, seeker).await }))
-            .await?;
-        if hearing {
-            self.entries.keep(seeker, entry, began);
-        }
+        let entry = self.read_entry(db, seeker).await?;
         self.status_of(db, entry).await
     }
 

@@ -974,6 +974,54 @@ async fn hearing_state(db: jobby_domain::ports::Db) -> jobby_http::AppState {
     st
 }
 
+/// A live event with one seat, taken by a first seeker; a second one waits. Answers the
+/// recruiter's token (events and matches), the first seeker's match id, and the waiting
+/// seeker's account and token.
+async fn one_seat_taken<S, B>(
+    st: &jobby_http::AppState,
+    app: &S,
+) -> (String, String, jobby_domain::model::account::User, String)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let rec = user(st, "rec@example.com", AccountType::Recruiter).await;
+    let rt = token(st, &rec, &[Scope::EventsWrite, Scope::MatchesWrite]).await;
+    let first = user(st, "first@example.com", AccountType::Seeker).await;
+    let ft = token(st, &first, &[Scope::QueueWrite]).await;
+    let seeker = user(st, "s@example.com", AccountType::Seeker).await;
+    let t = token(st, &seeker, &[Scope::QueueRead, Scope::QueueWrite]).await;
+    let (_, _, ev) = send(
+        app,
+        post_json("/api/v1/events", &rt, json!({"title": "One seat"})),
+    )
+    .await;
+    let eid = ev["id"].as_str().unwrap().to_owned();
+    send(
+        app,
+        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
+    )
+    .await;
+    let (_, _, f) = send(
+        app,
+        post_json("/api/v1/queue/join", &ft, json!({"event_id": eid})),
+    )
+    .await;
+    assert_eq!(f["status"], "matched", "{f}");
+    let (_, _, j) = send(
+        app,
+        post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
+    )
+    .await;
+    assert_eq!(j["status"], "waiting", "{j}");
+    let mid = f["match_id"].as_str().unwrap().to_owned();
+    (rt, mid, seeker, t)
+}
+
 #[actix_web::test]
 async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
     use jobby_domain::ports::Db;
@@ -985,36 +1033,7 @@ async fn polls_are_answered_from_memory_and_hear_changes_made_elsewhere() {
     let elsewhere = Db::new(Arc::new(store.sibling()));
     let st = hearing_state(Db::new(Arc::new(store))).await;
     let app = test::init_service(jobby_http::build_app(st.clone())).await;
-    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
-    let rt = token(&st, &rec, &[Scope::EventsWrite]).await;
-    let first = user(&st, "first@example.com", AccountType::Seeker).await;
-    let ft = token(&st, &first, &[Scope::QueueWrite]).await;
-    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
-    let t = token(&st, &seeker, &[Scope::QueueRead, Scope::QueueWrite]).await;
-    let (_, _, ev) = send(
-        &app,
-        post_json("/api/v1/events", &rt, json!({"title": "Busy fair"})),
-    )
-    .await;
-    let eid = ev["id"].as_str().unwrap().to_owned();
-    send(
-        &app,
-        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
-    )
-    .await;
-    // The only seat goes to the first seeker; ours waits.
-    let (_, _, f) = send(
-        &app,
-        post_json("/api/v1/queue/join", &ft, json!({"event_id": eid})),
-    )
-    .await;
-    assert_eq!(f["status"], "matched", "{f}");
-    let (_, _, j) = send(
-        &app,
-        post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
-    )
-    .await;
-    assert_eq!(j["status"], "waiting", "{j}");
+    let (_, _, seeker, t) = one_seat_taken(&st, &app).await;
 
     // The join's answer kept the entry, until the feed read the join's own outbox record;
     // then the first poll reads it again, and the next ones are answered from memory.
@@ -1071,44 +1090,13 @@ async fn a_change_this_process_commits_shows_in_its_next_poll_whoever_made_it() 
     // comes from its own commits.
     let hear = || st.auth.heard(std::time::Instant::now());
     let app = test::init_service(jobby_http::build_app(st.clone())).await;
-    let rec = user(&st, "rec@example.com", AccountType::Recruiter).await;
-    let rt = token(&st, &rec, &[Scope::EventsWrite, Scope::MatchesWrite]).await;
-    let first = user(&st, "first@example.com", AccountType::Seeker).await;
-    let ft = token(&st, &first, &[Scope::QueueWrite]).await;
-    let seeker = user(&st, "s@example.com", AccountType::Seeker).await;
-    let t = token(&st, &seeker, &[Scope::QueueRead, Scope::QueueWrite]).await;
-    let (_, _, ev) = send(
-        &app,
-        post_json("/api/v1/events", &rt, json!({"title": "Local fair"})),
-    )
-    .await;
-    let eid = ev["id"].as_str().unwrap().to_owned();
-    send(
-        &app,
-        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
-    )
-    .await;
-    let (_, _, f) = send(
-        &app,
-        post_json("/api/v1/queue/join", &ft, json!({"event_id": eid})),
-    )
-    .await;
-    let (_, _, j) = send(
-        &app,
-        post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
-    )
-    .await;
-    assert_eq!(
-        (&f["status"], &j["status"]),
-        (&json!("matched"), &json!("waiting"))
-    );
+    let (rt, mid, seeker, t) = one_seat_taken(&st, &app).await;
     hear();
     let (_, _, b) = send(&app, get("/api/v1/queue/status", &t)).await;
     assert_eq!(b["status"], "waiting");
 
     // The interviewer declines the first match through this process: the round that follows
     // seats our seeker, and the next poll says so at once.
-    let mid = f["match_id"].as_str().unwrap();
     let (s, _, d) = send(
         &app,
         post_json(&format!("/api/v1/matches/{mid}/decline"), &rt, json!({})),

@@ -27,7 +27,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use jobby_domain::model::idempotency::{Claim, Fingerprint, IdempotencyScope, SavedResponse};
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenUse};
-use jobby_domain::ports::{CommitListener, Database, ReadBody, StoreError, TxBody, TxOutput};
+use jobby_domain::ports::{
+    CommitListener, CommitListeners, Database, ReadBody, StoreError, TxBody, TxOutput,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use repo::PgRepo;
@@ -67,7 +69,7 @@ pub struct PgDatabase {
     pool: Pool<AsyncPgConnection>,
     reads: Arc<Semaphore>,
     /// Told of every commit that wrote outbox records.
-    committed: Arc<std::sync::Mutex<Vec<CommitListener>>>,
+    committed: Arc<CommitListeners>,
 }
 
 /// A pooled connection taken for a read, with its place among the reads.
@@ -194,10 +196,7 @@ WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)";
 #[async_trait]
 impl Database for PgDatabase {
     fn on_commit(&self, listener: CommitListener) {
-        self.committed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(listener);
+        self.committed.add(listener);
     }
 
     async fn transaction(&self, body: TxBody) -> TxOutput {
@@ -213,16 +212,7 @@ impl Database for PgDatabase {
             })
             .await
             .map_err(Failure::into_tx)?;
-        if !named.is_empty() {
-            let listeners = self
-                .committed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            for listener in listeners {
-                listener(&named);
-            }
-        }
+        self.committed.tell(&named);
         Ok(out)
     }
 

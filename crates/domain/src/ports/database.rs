@@ -39,6 +39,31 @@ pub type ReadBody = Box<dyn for<'a> FnOnce(&'a mut dyn Repo) -> BoxFuture<'a, Tx
 /// [`Database::on_commit`]).
 pub type CommitListener = Arc<dyn Fn(&[UserId]) + Send + Sync>;
 
+/// The listeners a store tells of its commits.
+#[derive(Default)]
+pub struct CommitListeners(std::sync::Mutex<Vec<CommitListener>>);
+
+impl CommitListeners {
+    pub fn add(&self, listener: CommitListener) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    /// Tells every listener of a commit naming `users` (nothing when it names none). Call
+    /// with no lock held: a listener may take its own.
+    pub fn tell(&self, users: &[UserId]) {
+        if users.is_empty() {
+            return;
+        }
+        let listeners = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for listener in listeners {
+            listener(users);
+        }
+    }
+}
+
 /// The store as a whole.
 #[async_trait]
 pub trait Database: Send + Sync {

@@ -21,7 +21,9 @@ mod video;
 
 pub use accounts::AccountRepo;
 pub use clock::{Clock, SystemClock};
-pub use database::{CommitListener, Database, Db, ReadBody, TxBody, TxError, TxOutput};
+pub use database::{
+    CommitListener, CommitListeners, Database, Db, ReadBody, TxBody, TxError, TxOutput,
+};
 pub use events::{EventLock, EventRepo};
 pub use idempotency::IdempotencyRepo;
 pub use matches::MatchRepo;

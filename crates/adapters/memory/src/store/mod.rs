@@ -29,7 +29,9 @@ use jobby_domain::model::ratelimit::Overrides;
 use jobby_domain::model::room::RoomTicket;
 use jobby_domain::model::session::SessionRecord;
 use jobby_domain::model::token::{TokenHash, TokenPrincipal, TokenRecord, TokenUse};
-use jobby_domain::ports::{CommitListener, Database, ReadBody, StoreError, TxBody, TxOutput};
+use jobby_domain::ports::{
+    CommitListener, CommitListeners, Database, ReadBody, StoreError, TxBody, TxOutput,
+};
 use tokio::sync::Mutex;
 
 /// Outbox records kept in memory: readers use them as change notices and re-read state, so
@@ -104,7 +106,7 @@ impl State {
 pub struct MemoryDatabase {
     state: std::sync::Arc<Mutex<State>>,
     /// Told of every commit that wrote outbox records.
-    committed: std::sync::Mutex<Vec<CommitListener>>,
+    committed: CommitListeners,
 }
 
 impl MemoryDatabase {
@@ -117,7 +119,7 @@ impl MemoryDatabase {
     pub fn sibling(&self) -> Self {
         MemoryDatabase {
             state: self.state.clone(),
-            committed: std::sync::Mutex::default(),
+            committed: CommitListeners::default(),
         }
     }
 }
@@ -129,10 +131,7 @@ struct MemRepo<'s> {
 #[async_trait]
 impl Database for MemoryDatabase {
     fn on_commit(&self, listener: CommitListener) {
-        self.committed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(listener);
+        self.committed.add(listener);
     }
 
     async fn transaction(&self, body: TxBody) -> TxOutput {
@@ -153,16 +152,7 @@ impl Database for MemoryDatabase {
             .flat_map(|r| r.event.users.iter().copied())
             .collect();
         drop(guard);
-        if !named.is_empty() {
-            let listeners = self
-                .committed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            for listener in listeners {
-                listener(&named);
-            }
-        }
+        self.committed.tell(&named);
         out
     }
 
