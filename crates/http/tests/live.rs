@@ -502,6 +502,8 @@ struct Matched {
     rt: String,
     /// The seeker's token: queue and matches.
     stk: String,
+    /// The event's id.
+    eid: String,
     mid: String,
 }
 
@@ -528,15 +530,15 @@ where
         post_json("/api/v1/events", &rt, json!({"title": "Fair"})),
     )
     .await;
-    let id = ev["id"].as_str().unwrap();
+    let eid = ev["id"].as_str().unwrap().to_owned();
     send(
         app,
-        post_json(&format!("/api/v1/events/{id}/start"), &rt, json!({})),
+        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
     )
     .await;
     let (_, _, joined) = send(
         app,
-        post_json("/api/v1/queue/join", &stk, json!({"event_id": id})),
+        post_json("/api/v1/queue/join", &stk, json!({"event_id": eid})),
     )
     .await;
     let mid = joined["match_id"]
@@ -548,6 +550,7 @@ where
         seeker,
         rt,
         stk,
+        eid,
         mid,
     }
 }
@@ -624,6 +627,7 @@ async fn an_accepted_match_can_be_declined_until_someone_enters_the_room() {
         rt,
         stk,
         mid,
+        ..
     } = matched(&st, &app).await;
     let mid = mid.as_str();
     let sb = browser(&st, &seeker).await;
@@ -974,9 +978,8 @@ async fn hearing_state(db: jobby_domain::ports::Db) -> jobby_http::AppState {
     st
 }
 
-/// A live event with one seat, taken by a first seeker; a second one waits. Answers the
-/// recruiter's token (events and matches), the first seeker's match id, and the waiting
-/// seeker's account and token.
+/// [`matched`], and a second seeker waiting for the one seat. Answers a recruiter's token
+/// for matches, the first match's id, and the waiting seeker's account and token.
 async fn one_seat_taken<S, B>(
     st: &jobby_http::AppState,
     app: &S,
@@ -989,36 +992,16 @@ where
         >,
     B: actix_web::body::MessageBody,
 {
-    let rec = user(st, "rec@example.com", AccountType::Recruiter).await;
-    let rt = token(st, &rec, &[Scope::EventsWrite, Scope::MatchesWrite]).await;
-    let first = user(st, "first@example.com", AccountType::Seeker).await;
-    let ft = token(st, &first, &[Scope::QueueWrite]).await;
+    let Matched { rec, eid, mid, .. } = matched(st, app).await;
+    let rt = token(st, &rec, &[Scope::MatchesWrite]).await;
     let seeker = user(st, "s@example.com", AccountType::Seeker).await;
     let t = token(st, &seeker, &[Scope::QueueRead, Scope::QueueWrite]).await;
-    let (_, _, ev) = send(
-        app,
-        post_json("/api/v1/events", &rt, json!({"title": "One seat"})),
-    )
-    .await;
-    let eid = ev["id"].as_str().unwrap().to_owned();
-    send(
-        app,
-        post_json(&format!("/api/v1/events/{eid}/start"), &rt, json!({})),
-    )
-    .await;
-    let (_, _, f) = send(
-        app,
-        post_json("/api/v1/queue/join", &ft, json!({"event_id": eid})),
-    )
-    .await;
-    assert_eq!(f["status"], "matched", "{f}");
     let (_, _, j) = send(
         app,
         post_json("/api/v1/queue/join", &t, json!({"event_id": eid})),
     )
     .await;
     assert_eq!(j["status"], "waiting", "{j}");
-    let mid = f["match_id"].as_str().unwrap().to_owned();
     (rt, mid, seeker, t)
 }
 

@@ -28,6 +28,7 @@ fn kind_of(method: &Method, path: &str) -> Kind {
         _ => Kind::Change,
     }
 }
+
 /// Paths the operator's probes and scrapers use: answered however busy the server is.
 const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 

@@ -73,11 +73,7 @@ pub async fn join_queue(
             }
             // Read from the store, and kept: the seeker's stream or poll that follows finds it.
             let (status, _) = state.lineups.status_and_entry(db, uid).await?;
-            let mut body = QueueStatusBody::from(status);
-            body.poll_interval_seconds = body
-                .poll_interval_seconds
-                .max(state.admission.poll_interval());
-            Reply::ok(&body)
+            Reply::ok(&QueueStatusBody::now(status, &state))
         })
     });
     mutate_answering(

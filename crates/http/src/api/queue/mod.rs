@@ -33,6 +33,17 @@ pub struct QueueStatusBody {
     pub poll_interval_seconds: u32,
 }
 
+impl QueueStatusBody {
+    /// The status as answered now: the poll interval raised while the server is busy.
+    pub fn now(s: QueueStatus, state: &crate::AppState) -> Self {
+        let mut body = QueueStatusBody::from(s);
+        body.poll_interval_seconds = body
+            .poll_interval_seconds
+            .max(state.admission.poll_interval());
+        body
+    }
+}
+
 impl From<QueueStatus> for QueueStatusBody {
     fn from(s: QueueStatus) -> Self {
         use jobby_domain::model::queue::QueueState;

@@ -20,8 +20,9 @@ pub const ROUTE: RouteSpec = route(
 /// The caller's place: waiting (with position), matched (with the match) or not queued.
 /// `status`, `match_id` and `match_status` reflect a change at once when it was made through
 /// the same server process, and within 2 s otherwise (usually a fraction of a second);
-/// `position` and `queue_length` may trail a change by 250 ms more. Poll no faster than `poll_interval_seconds`, which grows while the server is
-/// busy; or open `GET /queue/stream` to be told of every change as it happens.
+/// `position` and `queue_length` may trail a change by 250 ms more. Poll no faster than
+/// `poll_interval_seconds`, which grows while the server is busy; or open
+/// `GET /queue/stream` to be told of every change as it happens.
 #[utoipa::path(tag = "queue", responses((status = 200, body = QueueStatusBody)))]
 #[get("/queue/status")]
 pub async fn queue_status(
@@ -30,9 +31,5 @@ pub async fn queue_status(
 ) -> Result<HttpResponse, ApiError> {
     let (s, kept) = state.lineups.status(&state.db, p.user_id).await?;
     state.metrics.queue_status_read(kept);
-    let mut body = QueueStatusBody::from(s);
-    body.poll_interval_seconds = body
-        .poll_interval_seconds
-        .max(state.admission.poll_interval());
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(QueueStatusBody::now(s, &state)))
 }
